@@ -1,0 +1,270 @@
+"""Mix tokenized sources into packed training rows, as many independent jobs.
+
+Three steps, each a Snakemake rule:
+  plan     reads every tokenized shard's stats once (the fan-in) and fixes, for
+           each mixed shard, how many documents it takes from each source and
+           where in that source's shuffled stream they start;
+  shard j  realizes mixed shard j from the plan alone (the fan-out): documents of
+           source s at stream positions [start, start + count) -- epoch e is a
+           seeded permutation of all its documents, so a source that runs out
+           starts its next epoch -- interleaved in a seeded random order, joined
+           (each already ends in EOS) and cut into rows of seq_len + 1 tokens;
+  manifest gathers the shards' stats: rows, hashes, row and token shares, epochs.
+
+Documents are drawn by rows (each document picks source s with probability w_s,
+as the seed did) or by tokens (probability proportional to w_s / mean length,
+so that token shares approach the weights). A mixed shard takes the number of
+documents expected to fill its target rows, so its exact row count varies
+slightly; the tail that does not fill a whole row is dropped and counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from cpt.atomic import atomic_path, sha256_file, write_json
+from cpt.data.formats import MANIFEST_FORMAT, DocumentShard, packed_schema
+from cpt.data.permutation import permute
+from cpt.progress import RateLogger
+
+log = logging.getLogger("cpt")
+PLAN_FORMAT = "cpt-mix-plan/1"
+_BATCH_BYTES = 16 << 20  # Arrow record batches of ~16 MB: large enough to stream, small to memory-map
+
+
+class MixError(ValueError):
+    """The tokenized inputs cannot be mixed as configured; the message names the file and the fix."""
+
+
+# --- plan ------------------------------------------------------------------------------
+
+def draw_probabilities(weights: dict[str, float], mean_tokens: dict[str, float], weighting: str) -> dict[str, float]:
+    """Per-document source probabilities that realize the weights by rows or by tokens."""
+    if weighting == "rows":
+        raw = dict(weights)
+    else:
+        raw = {name: weight / mean_tokens[name] for name, weight in weights.items()}
+    total = sum(raw.values())
+    return {name: value / total for name, value in raw.items()}
+
+
+def load_source_stats(name: str, stats_paths: list[str], tokenizer_sha256: str) -> dict:
+    """Totals of a source's tokenized shards; refuses shards of another tokenizer."""
+    files, rows, tokens = [], [], 0
+    for stats_path in sorted(stats_paths):
+        stats = json.loads(Path(stats_path).read_text())
+        if stats["tokenizer_sha256"] != tokenizer_sha256:
+            raise MixError(f"{stats_path}: field 'tokenizer_sha256' ({stats['tokenizer_sha256'][:12]}...) differs "
+                           f"from the model's tokenizer.json ({tokenizer_sha256[:12]}...); this shard was tokenized "
+                           f"for another model: rerun the tokenize jobs of source {name}")
+        files.append(str(Path(stats_path).with_suffix("")))  # <shard>.arrow.json -> <shard>.arrow
+        rows.append(stats["rows"])
+        tokens += stats["tokens"]
+    if sum(rows) == 0:
+        raise MixError(f"source {name}: its tokenized shards hold no document (stats: {sorted(stats_paths)[0]} ...); "
+                       f"the files matched by data.sources.{name}.glob are empty or have empty text; fix the "
+                       f"source or remove it from data.sources")
+    return {"files": files, "file_rows": rows, "documents": sum(rows), "tokens": tokens}
+
+
+def make_plan(sources: dict[str, list[str]], weights: dict[str, float], *, seed: int, weighting: str,
+              seq_len: int, shard_rows: list[int], rows_needed: int, tokenizer_sha256: str) -> dict:
+    """The whole mix, fixed up front: per mixed shard, documents per source and stream starts."""
+    stats = {name: load_source_stats(name, paths, tokenizer_sha256) for name, paths in sources.items()}
+    mean_tokens = {name: s["tokens"] / s["documents"] for name, s in stats.items()}
+    probabilities = draw_probabilities(weights, mean_tokens, weighting)
+    names = sorted(stats)
+    p = np.array([probabilities[name] for name in names])
+    tokens_per_document = float(p @ np.array([mean_tokens[name] for name in names]))
+    start = dict.fromkeys(names, 0)
+    shards = []
+    for index, rows in enumerate(shard_rows):
+        documents = max(1, round(rows * (seq_len + 1) / tokens_per_document))
+        counts = np.random.default_rng([seed, index, 0]).multinomial(documents, p)
+        shards.append({"index": index, "target_rows": rows,
+                       "documents": {name: int(c) for name, c in zip(names, counts)},
+                       "start": dict(start)})
+        for name, count in zip(names, counts):
+            start[name] += int(count)
+    for name in names:
+        stats[name]["epochs"] = start[name] / stats[name]["documents"]
+    return {"format": PLAN_FORMAT, "seed": seed, "weighting": weighting, "weights": weights,
+            "probabilities": probabilities, "seq_len": seq_len, "rows_needed": rows_needed,
+            "tokenizer_sha256": tokenizer_sha256, "sources": stats, "shards": shards}
+
+
+# --- one mixed shard ---------------------------------------------------------------------
+
+class SourceStream:
+    """Documents of one source in its shuffled, epoch-repeating order."""
+
+    def __init__(self, name: str, source_index: int, seed: int, stats: dict):
+        self.name, self.seed, self.source_index = name, seed, source_index
+        self.documents = stats["documents"]
+        self.file_starts = np.cumsum([0] + stats["file_rows"])
+        self.shards = [DocumentShard(path) if rows else None for path, rows in zip(stats["files"], stats["file_rows"])]
+
+    def documents_at(self, positions: np.ndarray) -> list[np.ndarray]:
+        """Token arrays of the documents at stream `positions` (views into memory maps)."""
+        epochs, within = np.divmod(positions, self.documents)
+        order = np.empty(len(positions), np.uint64)
+        for epoch in np.unique(epochs):
+            chosen = epochs == epoch
+            order[chosen] = permute(within[chosen], self.documents, [self.seed, self.source_index, int(epoch)])
+        files = np.searchsorted(self.file_starts, order, side="right") - 1
+        rows = order - self.file_starts[files].astype(np.uint64)
+        return [self.shards[f].document(int(r)) for f, r in zip(files, rows)]
+
+
+def source_index(name: str) -> int:
+    """A stable number per source name (sorted order would change when a source is added)."""
+    return zlib.crc32(name.encode())
+
+
+def mix_shard(plan: dict, index: int, out: str) -> dict:
+    """Write mixed shard `index` of `plan` to `out` and its stats to `out`.json."""
+    shard = plan["shards"][index]
+    seq_len, seed = plan["seq_len"], plan["seed"]
+    row_tokens = seq_len + 1
+    names = sorted(n for n, count in shard["documents"].items() if count)
+    labels = np.concatenate([np.full(shard["documents"][n], i, np.int64) for i, n in enumerate(names)])
+    labels = np.random.default_rng([seed, index, 1]).permutation(labels)
+    documents: list[np.ndarray] = [None] * len(labels)
+    for i, name in enumerate(names):
+        count, start = shard["documents"][name], shard["start"][name]
+        stream = SourceStream(name, source_index(name), seed, plan["sources"][name])
+        taken = stream.documents_at(np.arange(start, start + count, dtype=np.uint64))
+        for slot, tokens in zip(np.flatnonzero(labels == i), taken):
+            documents[slot] = tokens
+    lengths = np.fromiter((len(d) for d in documents), np.int64, len(documents))
+    rows = int(lengths.sum()) // row_tokens
+    kept_tokens = rows * row_tokens
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    stats = {"index": index, "rows": rows, "tokens": kept_tokens, "dropped_tokens": int(lengths.sum()) - kept_tokens,
+             "sources": {}}
+    for i, name in enumerate(names):
+        mine = labels == i
+        stats["sources"][name] = {
+            "documents": int((starts[mine] < kept_tokens).sum()),
+            "tokens": int(np.clip(kept_tokens - starts[mine], 0, lengths[mine]).sum()),
+        }
+    _write_packed(out, documents, rows, row_tokens, f"mix shard {index}")
+    stats["sha256"] = sha256_file(out)
+    stats["bytes"] = Path(out).stat().st_size
+    write_json(f"{out}.json", stats)
+    return stats
+
+
+def _write_packed(out: str, documents: list[np.ndarray], rows: int, row_tokens: int, what: str) -> None:
+    """Concatenate documents and write `rows` rows of `row_tokens`, streaming in ~16 MB batches."""
+    batch_rows = max(1, _BATCH_BYTES // (4 * row_tokens))
+    schema = packed_schema(row_tokens - 1)
+    progress = RateLogger(what, rows, "rows")
+    pending: list[np.ndarray] = []
+    pending_tokens = written = 0
+    with atomic_path(out) as tmp:
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, schema) as writer:
+
+            def flush() -> None:
+                nonlocal pending, pending_tokens, written
+                take = min(batch_rows, rows - written, pending_tokens // row_tokens)
+                flat = np.concatenate(pending)
+                body = pa.array(flat[:take * row_tokens], pa.uint32())
+                writer.write_batch(pa.record_batch([pa.FixedSizeListArray.from_arrays(body, row_tokens)],
+                                                   schema=schema))
+                pending = [flat[take * row_tokens:]]
+                pending_tokens -= take * row_tokens
+                written += take
+                progress.update(take)
+
+            for doc in documents:
+                pending.append(doc)
+                pending_tokens += len(doc)
+                while pending_tokens >= batch_rows * row_tokens and written < rows:
+                    flush()
+            while written < rows:  # rows = total tokens // row_tokens, so this drains to the dropped tail
+                flush()
+    progress.finish()
+
+
+# --- manifest ----------------------------------------------------------------------------
+
+def make_manifest(plan: dict, shard_stats_paths: list[str], manifest_path: str) -> dict:
+    """Aggregate the mixed shards' stats into the manifest the trainer reads."""
+    root = Path(manifest_path).parent
+    shards = [json.loads(Path(p).read_text()) for p in sorted(shard_stats_paths)]
+    rows = sum(s["rows"] for s in shards)
+    tokens = sum(s["tokens"] for s in shards)
+    documents = sum(src["documents"] for s in shards for src in s["sources"].values())
+    sources = {}
+    for name, available in plan["sources"].items():
+        produced_documents = sum(s["sources"].get(name, {}).get("documents", 0) for s in shards)
+        produced_tokens = sum(s["sources"].get(name, {}).get("tokens", 0) for s in shards)
+        sources[name] = {
+            "weight": plan["weights"][name],
+            "documents": produced_documents,
+            "tokens": produced_tokens,
+            "row_share": produced_documents / documents if documents else 0.0,
+            "token_share": produced_tokens / tokens if tokens else 0.0,
+            "available_documents": available["documents"],
+            "available_tokens": available["tokens"],
+            "epochs": available["epochs"],
+            "epochs_started": math.ceil(available["epochs"]),
+        }
+    if rows < plan["rows_needed"]:
+        log.warning("the mix holds %d rows but training needs %d; the trainer will reread it "
+                    "(raise data.mix.margin or data.mix.max_tokens to avoid repeats)", rows, plan["rows_needed"])
+    manifest = {
+        "format": MANIFEST_FORMAT, "seed": plan["seed"], "weighting": plan["weighting"], "weights": plan["weights"],
+        "seq_len": plan["seq_len"], "tokenizer_sha256": plan["tokenizer_sha256"],
+        "rows": rows, "rows_needed": plan["rows_needed"], "tokens": tokens, "documents": documents,
+        "dropped_tokens": sum(s["dropped_tokens"] for s in shards),
+        "sources": sources,
+        "shards": [{"path": str(Path(p).with_suffix("").resolve().relative_to(root.resolve())),
+                    "rows": s["rows"], "sha256": s["sha256"]} for p, s in zip(sorted(shard_stats_paths), shards)],
+    }
+    write_json(manifest_path, manifest)
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    steps = parser.add_subparsers(dest="step", required=True)
+    plan_p = steps.add_parser("plan", help="fix every mixed shard's documents from the tokenized stats")
+    plan_p.add_argument("--stats", nargs="+", required=True, help="tokenized <shard>.arrow.json files")
+    plan_p.add_argument("--tokenizer", required=True, help="the model's tokenizer.json")
+    plan_p.add_argument("--settings", required=True,
+                        help="JSON: weights, seed, weighting, seq_len, shard_rows, rows_needed")
+    plan_p.add_argument("--out", required=True)
+    shard_p = steps.add_parser("shard", help="write one mixed shard")
+    shard_p.add_argument("--plan", required=True)
+    shard_p.add_argument("--index", type=int, required=True)
+    shard_p.add_argument("--out", required=True)
+    manifest_p = steps.add_parser("manifest", help="gather the mixed shards into manifest.json")
+    manifest_p.add_argument("--plan", required=True)
+    manifest_p.add_argument("--stats", nargs="+", required=True, help="mixed <shard>.arrow.json files")
+    manifest_p.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.step == "plan":
+        settings = json.loads(args.settings)
+        by_source: dict[str, list[str]] = {name: [] for name in settings["weights"]}
+        for path in args.stats:
+            by_source[json.loads(Path(path).read_text())["source"]].append(path)
+        write_json(args.out, make_plan(by_source, **settings, tokenizer_sha256=sha256_file(args.tokenizer)))
+    elif args.step == "shard":
+        mix_shard(json.loads(Path(args.plan).read_text()), args.index, args.out)
+    else:
+        make_manifest(json.loads(Path(args.plan).read_text()), args.stats, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""Raw text sources: hub download, file listing, and strict datatrove readers.
+
+A source (config data.sources.<name>) is a set of parquet or jsonl files under
+`local_dir` matching `glob`. Text comes from one field, or from an adapter for
+rows that are not plain text (Stack-v2 smol-ids: a repository and its files).
+Readers are datatrove's, made strict: a wrong field, a corrupt file or bytes
+that are not UTF-8 stop the job with the file, the row and the fix, instead of
+being skipped with a warning and silently shrinking the mix.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pyarrow.parquet as pq
+from datatrove.data import Document
+from datatrove.io import get_shard_from_paths_file
+from datatrove.pipeline.readers import JsonlReader, ParquetReader
+
+from cpt.atomic import atomic_path
+
+log = logging.getLogger("cpt")
+
+
+class SourceError(ValueError):
+    """Bad input in a source file; the message names the file, the field and the fix."""
+
+
+# --- hub download (login node: compute nodes have no internet) ---------------------
+
+def download_arguments(source: dict) -> dict:
+    """Arguments of huggingface_hub.snapshot_download for a source's hub entry."""
+    hub = source["hub"]
+    return {
+        "repo_id": hub["repo_id"],
+        "repo_type": "dataset",
+        "revision": hub.get("revision", "main"),
+        "allow_patterns": hub.get("allow_patterns"),
+        "local_dir": source["local_dir"],
+    }
+
+
+def list_files(source: dict) -> list[str]:
+    """The source's files relative to local_dir, sorted so every job shards them alike."""
+    root = Path(source["local_dir"])
+    return sorted(str(p.relative_to(root)) for p in root.glob(source["glob"]) if p.is_file())
+
+
+def ensure_files(name: str, source: dict, download: Callable[..., object] | None = None) -> list[str]:
+    """List the source's files, downloading them from the hub first when none exist."""
+    files = list_files(source)
+    if not files and source.get("hub"):
+        if download is None:
+            from huggingface_hub import snapshot_download as download
+        log.info("source %s: no local files match %s/%s; downloading %s", name, source["local_dir"],
+                 source["glob"], source["hub"]["repo_id"])
+        download(**download_arguments(source))
+        files = list_files(source)
+    if not files:
+        raise SourceError(f"source {name}: no file matches data.sources.{name}.glob={source['glob']!r} under "
+                          f"local_dir={source['local_dir']!r}; fix the glob or local_dir, or set "
+                          f"data.sources.{name}.hub to download it")
+    return files
+
+
+# --- adapters: a raw row -> datatrove's document dict -----------------------------
+
+def _field_adapter(name: str, source: dict):
+    field, id_field = source["text_field"], source["id_field"]
+
+    def adapt(reader, data: dict, path: str, id_in_file: int) -> dict:
+        if field not in data:
+            raise SourceError(f"{reader.data_folder.path}/{path} row {id_in_file}: no field {field!r} "
+                              f"(fields: {sorted(data)}); set data.sources.{name}.text_field")
+        text = data[field]
+        if isinstance(text, bytes):
+            text = _decode(text, source["encoding_errors"], f"{path} row {id_in_file} field {field!r}", name)
+        doc_id = data.get(id_field) if id_field else None
+        return {"text": text, "id": str(doc_id) if doc_id is not None else f"{path}:{id_in_file}"}
+
+    return adapt
+
+
+def _stack_v2_repo_adapter(name: str, source: dict):
+    """One document per repository: its files' contents joined, each headed by its path."""
+    id_field = source["id_field"] or "repo_name"
+
+    def adapt(reader, data: dict, path: str, id_in_file: int) -> dict:
+        files = data.get("files")
+        if files is None or any("content" not in f for f in files):
+            raise SourceError(f"{reader.data_folder.path}/{path} row {id_in_file}: Stack-v2 rows need a 'files' "
+                              f"list whose entries carry 'content' (fetched from Software Heritage); got fields "
+                              f"{sorted(data)}; run the content fetch step or fix data.sources.{name}.adapter")
+        text = "\n\n".join(f"# {f['path']}\n{f['content']}" for f in files if f["content"])
+        return {"text": text, "id": str(data.get(id_field, f"{path}:{id_in_file}"))}
+
+    return adapt
+
+
+ADAPTERS = {"stack_v2_repo": _stack_v2_repo_adapter}
+# the column an adapter reads, for the up-front parquet schema check
+ADAPTER_FIELDS = {"stack_v2_repo": "files"}
+
+
+def _decode(raw: bytes, errors: str, where: str, name: str) -> str:
+    try:
+        return raw.decode("utf-8", errors=errors)
+    except UnicodeDecodeError as err:
+        raise SourceError(f"{where}: bytes that are not UTF-8 ({err}); clean the file or set "
+                          f"data.sources.{name}.encoding_errors: replace") from err
+
+
+# --- strict readers ------------------------------------------------------------------
+
+class StrictJsonlReader(JsonlReader):
+    """datatrove's JsonlReader, except that a bad line is an error, not a warning."""
+
+    def __init__(self, *args, source_name: str, encoding_errors: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.source_name, self.encoding_errors = source_name, encoding_errors
+
+    def read_file(self, filepath: str) -> Iterator[Document]:
+        import orjson
+
+        with self.data_folder.open(filepath, "rb", compression=self.compression) as f:
+            for line_number, raw in enumerate(f):
+                where = f"{self.data_folder.path}/{filepath} line {line_number + 1}"
+                text = _decode(raw, self.encoding_errors, where, self.source_name)
+                if not text.strip():
+                    continue
+                try:
+                    row = orjson.loads(text)
+                except orjson.JSONDecodeError as err:
+                    raise SourceError(f"{where}: not valid JSON ({err}); the file is corrupt or not jsonl "
+                                      f"(check data.sources.{self.source_name}.format)") from err
+                document = self.get_document_from_dict(row, filepath, line_number)
+                if document:
+                    yield document
+
+
+def make_reader(name: str, source: dict, paths_file: str):
+    """The datatrove reader of a source, over the files listed in `paths_file`."""
+    adapter_name = source.get("adapter")
+    adapter = ADAPTERS[adapter_name](name, source) if adapter_name else _field_adapter(name, source)
+    common = dict(data_folder=source["local_dir"], paths_file=paths_file, adapter=adapter)
+    if source["format"] == "jsonl":
+        return StrictJsonlReader(**common, source_name=name, encoding_errors=source["encoding_errors"])
+    # read_metadata: the adapter picks its own columns (the id field is optional)
+    return ParquetReader(**common, read_metadata=True)
+
+
+def check_parquet_schema(name: str, source: dict, path: Path) -> int:
+    """Fail fast when a parquet file lacks the text column; returns its row count."""
+    try:
+        meta = pq.read_metadata(path)
+    except Exception as err:  # pyarrow raises several types for a damaged footer
+        raise SourceError(f"{path}: not a readable parquet file ({err}); re-download it or check "
+                          f"data.sources.{name}.format") from err
+    field = ADAPTER_FIELDS.get(source.get("adapter"), source["text_field"])
+    columns = meta.schema.to_arrow_schema().names
+    if field not in columns:
+        key = "adapter" if source.get("adapter") else "text_field"
+        raise SourceError(f"{path}: no column {field!r} (columns: {columns}); set data.sources.{name}.{key}")
+    return meta.num_rows
+
+
+def read_documents(name: str, source: dict, paths_file: str, rank: int, world_size: int,
+                   on_file: Callable[[Path], None] = lambda path: None) -> Iterator[Document]:
+    """Documents of shard `rank` of `world_size` (datatrove's file split), file by file.
+
+    Any failure inside a file is re-raised with that file's name; `on_file` is
+    called before each file (progress reporting, schema checks).
+    """
+    reader = make_reader(name, source, paths_file)
+    for rel_path in get_shard_from_paths_file(paths_file, rank, world_size):
+        path = Path(source["local_dir"]) / rel_path
+        on_file(path)
+        try:
+            yield from reader.read_file(rel_path)
+        except SourceError:
+            raise
+        except Exception as err:
+            raise SourceError(f"{path}: cannot read it as {source['format']} ({type(err).__name__}: {err}); "
+                              f"re-download the file or fix data.sources.{name}.format") from err
+
+
+def write_paths_file(path: str | Path, files: list[str]) -> None:
+    """The listing that tokenize jobs shard (datatrove's paths_file format)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(f"{f}\n" for f in files))
+
+
+
+def main(argv: list[str] | None = None) -> None:
+    """python -m cpt.data.sources --name N --spec JSON --out LISTING: list (downloading if needed)."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description="List a source's files, downloading them from the hub if absent.")
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--spec", required=True, help="the source's config entry as JSON")
+    parser.add_argument("--out", required=True, help="listing to write (one path per line, relative to local_dir)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    files = ensure_files(args.name, json.loads(args.spec))
+    write_paths_file(args.out, files)
+    log.info("source %s: %d files", args.name, len(files))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Tokenize one shard of a source: datatrove reader -> tokenizer -> Arrow writer.
+
+    python -m cpt.data.tokenize --name dclm --spec '<source json>' --paths-file dclm.txt \
+        --shard 3 --shards 512 --model-dir models/Llama-3.1-8B --seq-len 8192 --out 00003.arrow
+
+Documents are encoded as Llama-3 pretraining sees them: BOS + text + EOS, so the
+mixer only concatenates. The shard index is datatrove's rank: which files a job
+reads depends on nothing but (shard, shards) and the source's file listing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from itertools import islice
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import pyarrow as pa
+from tokenizers import Tokenizer
+
+from cpt.atomic import atomic_path, sha256_file, write_json
+from cpt.data.formats import DOCUMENT_SCHEMA
+from cpt.data.sources import SourceError, check_parquet_schema, read_documents
+from cpt.progress import RateLogger
+
+log = logging.getLogger("cpt")
+
+
+class DocumentEncoder:
+    """Batched fast encoding into BOS + ids + EOS, flattened for Arrow."""
+
+    def __init__(self, model_dir: str | Path):
+        model_dir = Path(model_dir)
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.tokenizer_sha256 = sha256_file(model_dir / "tokenizer.json")
+        config = json.loads((model_dir / "config.json").read_text())
+        self.bos_id, self.eos_id = special_token_ids(config, model_dir / "config.json")
+
+    def encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(offsets, values) of a list<uint32> column holding the encoded texts."""
+        encodings = self.tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+        lengths = np.fromiter((len(e.ids) + 2 for e in encodings), np.int64, len(encodings))
+        offsets = np.zeros(len(texts) + 1, np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        values = np.empty(offsets[-1], np.uint32)
+        values[offsets[:-1]] = self.bos_id
+        values[offsets[1:] - 1] = self.eos_id
+        for encoding, start, stop in zip(encodings, offsets[:-1], offsets[1:]):
+            values[start + 1:stop - 1] = encoding.ids
+        return offsets, values
+
+
+def special_token_ids(config: dict, where: Path) -> tuple[int, int]:
+    """BOS/EOS ids from a HF model config (Llama-3.1's eos may be a list: take the first)."""
+    ids = []
+    for key in ("bos_token_id", "eos_token_id"):
+        value = config.get(key)
+        value = value[0] if isinstance(value, list) else value
+        if not isinstance(value, int):
+            raise SourceError(f"{where}: field {key!r} is {value!r}; the base model config must name its "
+                              "BOS and EOS token ids")
+        ids.append(value)
+    return ids[0], ids[1]
+
+
+def batched(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def tokenize_shard(name: str, source: dict, paths_file: str, shard: int, shards: int, model_dir: str,
+                   seq_len: int, out: str, batch_size: int = 1024) -> dict:
+    """Write `out` (Arrow IPC, one row per document) and `out`.json (stats); return the stats."""
+    encoder = DocumentEncoder(model_dir)
+    progress = RateLogger(f"tokenize {name} {shard}/{shards}", None, "docs")
+    stats = {"source": name, "shard": shard, "shards": shards, "files": [], "rows": 0, "tokens": 0,
+             "text_bytes": 0, "long_documents": 0, "max_document_tokens": 0}
+
+    def on_file(path: Path) -> None:
+        stats["files"].append(str(path))
+        if source["format"] == "parquet":
+            check_parquet_schema(name, source, path)
+
+    documents = read_documents(name, source, paths_file, shard, shards, on_file=on_file)
+    with atomic_path(out) as tmp:
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, DOCUMENT_SCHEMA) as writer:
+            for batch in batched(documents, batch_size):
+                texts = [doc.text for doc in batch]
+                offsets, values = encoder.encode(texts)
+                lengths = np.diff(offsets)
+                writer.write_batch(pa.record_batch([
+                    pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(values)),
+                    pa.array([name] * len(batch), pa.string()),
+                    pa.array([doc.id for doc in batch], pa.string()),
+                ], schema=DOCUMENT_SCHEMA))
+                text_bytes = sum(len(t.encode("utf-8")) for t in texts)
+                stats["rows"] += len(batch)
+                stats["tokens"] += int(offsets[-1])
+                stats["text_bytes"] += text_bytes
+                stats["long_documents"] += int((lengths > seq_len).sum())
+                stats["max_document_tokens"] = max(stats["max_document_tokens"], int(lengths.max()))
+                progress.update(len(batch), tokens=int(offsets[-1]), bytes=text_bytes)
+        stats["sha256"] = sha256_file(tmp)
+        stats["bytes"] = tmp.stat().st_size
+    stats["tokenizer_sha256"] = encoder.tokenizer_sha256
+    stats["bos_id"], stats["eos_id"] = encoder.bos_id, encoder.eos_id
+    progress.finish()
+    write_json(f"{out}.json", stats)
+    return stats
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--name", required=True, help="source name (config data.sources key)")
+    parser.add_argument("--spec", required=True, help="the source's config entry as JSON")
+    parser.add_argument("--paths-file", required=True, help="the source's file listing")
+    parser.add_argument("--shard", type=int, required=True)
+    parser.add_argument("--shards", type=int, required=True)
+    parser.add_argument("--model-dir", required=True, help="HF model dir with tokenizer.json and config.json")
+    parser.add_argument("--seq-len", type=int, required=True)
+    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    tokenize_shard(args.name, json.loads(args.spec), args.paths_file, args.shard, args.shards, args.model_dir,
+                   args.seq_len, args.out, args.batch_size)
+
+
+if __name__ == "__main__":
+    main()

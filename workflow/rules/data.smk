@@ -1,0 +1,133 @@
+# Data stage: list (or download) sources -> tokenize shards -> mix plan -> mixed shards -> manifest.
+import json
+
+DATA_DIR = f"{RUN_DIR}/data"
+SOURCES = SETTINGS.sources
+TOKENIZER = str(SETTINGS.tokenizer_path)
+MODEL_CONFIG = f"{config['model']['base_dir']}/config.json"
+
+wildcard_constraints:
+    source="|".join(SOURCES),
+    shard=r"\d{5}",
+
+
+def source_spec(source):
+    """What a source's listing and tokenize jobs depend on: everything but its weight."""
+    return json.dumps({k: v for k, v in SOURCES[source].items() if k not in ("weight", "shards")}, sort_keys=True)
+
+
+def source_files(wildcards):
+    """The source's local files, so changing one reruns that source's jobs only (none yet: download)."""
+    from cpt.data.sources import list_files
+
+    spec = SOURCES[wildcards.source]
+    return [f"{spec['local_dir']}/{f}" for f in list_files(spec)]
+
+
+def tokenized_stats(source):
+    return [f"{DATA_DIR}/tokenized/{source}/{shard:05d}.arrow.json" for shard in range(SOURCES[source]["shards"])]
+
+
+def mixed_stats():
+    return [f"{DATA_DIR}/mixed/{shard:05d}.arrow.json" for shard in range(SETTINGS.mixed_shards)]
+
+
+rule list_source:
+    """The source's file listing; on the login node it downloads a missing source first."""
+    input:
+        source_files,
+    output:
+        f"{DATA_DIR}/sources/{{source}}.txt",
+    params:
+        spec=lambda w: source_spec(w.source),
+    log:
+        f"{RUN_DIR}/logs/list_source/{{source}}.log",
+    localrule: True
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "{PY} cpt.data.sources --name {wildcards.source} --spec {params.spec:q} --out {output} > {log} 2>&1"
+
+
+rule tokenize:
+    """One shard of a source (datatrove rank = shard): Arrow rows of BOS + tokens + EOS."""
+    input:
+        listing=f"{DATA_DIR}/sources/{{source}}.txt",
+        tokenizer=TOKENIZER,
+        model_config=MODEL_CONFIG,
+    output:
+        arrow=f"{DATA_DIR}/tokenized/{{source}}/{{shard}}.arrow",
+        stats=f"{DATA_DIR}/tokenized/{{source}}/{{shard}}.arrow.json",
+    params:
+        spec=lambda w: source_spec(w.source),
+        shards=lambda w: SOURCES[w.source]["shards"],
+        model_dir=config["model"]["base_dir"],
+        seq_len=config["data"]["seq_len"],
+        batch_size=config["data"]["tokenize"]["batch_size"],
+    log:
+        f"{RUN_DIR}/logs/tokenize/{{source}}/{{shard}}.log",
+    group:
+        "tokenize"
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "{PY} cpt.data.tokenize --name {wildcards.source} --spec {params.spec:q} --paths-file {input.listing}"
+        " --shard $((10#{wildcards.shard})) --shards {params.shards} --model-dir {params.model_dir}"
+        " --seq-len {params.seq_len} --batch-size {params.batch_size} --out {output.arrow} > {log} 2>&1"
+
+
+rule mix_plan:
+    """The fan-in: every tokenized shard's stats -> each mixed shard's documents per source."""
+    input:
+        stats=[path for source in SOURCES for path in tokenized_stats(source)],
+        tokenizer=TOKENIZER,
+    output:
+        f"{DATA_DIR}/mix/plan.json",
+    params:
+        settings=json.dumps({
+            "weights": SETTINGS.weights,
+            "seed": config["data"]["mix"]["seed"],
+            "weighting": config["data"]["mix"]["weighting"],
+            "seq_len": config["data"]["seq_len"],
+            "shard_rows": [SETTINGS.shard_rows(i) for i in range(SETTINGS.mixed_shards)],
+            "rows_needed": SETTINGS.rows_needed,
+        }),
+    log:
+        f"{RUN_DIR}/logs/mix_plan.log",
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "{PY} cpt.data.mix plan --stats {input.stats} --tokenizer {input.tokenizer}"
+        " --settings {params.settings:q} --out {output} > {log} 2>&1"
+
+
+rule mix_shard:
+    """The fan-out: one packed shard of seq_len + 1 token rows, from the plan alone."""
+    input:
+        f"{DATA_DIR}/mix/plan.json",
+    output:
+        arrow=f"{DATA_DIR}/mixed/{{shard}}.arrow",
+        stats=f"{DATA_DIR}/mixed/{{shard}}.arrow.json",
+    log:
+        f"{RUN_DIR}/logs/mix_shard/{{shard}}.log",
+    group:
+        "mix"
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "{PY} cpt.data.mix shard --plan {input} --index $((10#{wildcards.shard})) --out {output.arrow} > {log} 2>&1"
+
+
+rule manifest:
+    """Shard list with rows and hashes, row and token shares, epochs: what the trainer reads."""
+    input:
+        plan=f"{DATA_DIR}/mix/plan.json",
+        stats=mixed_stats(),
+    output:
+        manifest_path(),
+    log:
+        f"{RUN_DIR}/logs/manifest.log",
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "{PY} cpt.data.mix manifest --plan {input.plan} --stats {input.stats} --out {output} > {log} 2>&1"
