@@ -17,3 +17,21 @@ PY = "python -m"
 
 def manifest_path():
     return f"{RUN_DIR}/data/manifest.json"
+
+
+BASE_DIR = config["model"]["base_dir"]
+
+
+rule download_model:
+    """The HF base model (login node; gated repos need HF_TOKEN). Skipped when the dir exists."""
+    output:
+        config=f"{BASE_DIR}/config.json",
+        tokenizer=f"{BASE_DIR}/tokenizer.json",
+    params:
+        hub=config["model"].get("hub", {}),
+    log:
+        f"{RUN_DIR}/logs/download_model.log",
+    localrule: True
+    shell:
+        "{PY} cpt.hub --repo-type model --repo-id {params.hub[repo_id]} --revision {params.hub[revision]}"
+        " --allow-patterns {params.hub[allow_patterns]} --local-dir {BASE_DIR} > {log} 2>&1"

@@ -3,8 +3,6 @@ import json
 
 DATA_DIR = f"{RUN_DIR}/data"
 SOURCES = SETTINGS.sources
-TOKENIZER = str(SETTINGS.tokenizer_path)
-MODEL_CONFIG = f"{config['model']['base_dir']}/config.json"
 
 wildcard_constraints:
     source="|".join(SOURCES),
@@ -37,7 +35,8 @@ rule list_source:
     input:
         source_files,
     output:
-        f"{DATA_DIR}/sources/{{source}}.txt",
+        listing=f"{DATA_DIR}/sources/{{source}}.txt",
+        fingerprint=f"{DATA_DIR}/sources/{{source}}.txt.json",
     params:
         spec=lambda w: source_spec(w.source),
     log:
@@ -46,22 +45,23 @@ rule list_source:
     conda:
         "../../envs/data.yaml"
     shell:
-        "{PY} cpt.data.sources --name {wildcards.source} --spec {params.spec:q} --out {output} > {log} 2>&1"
+        "{PY} cpt.data.sources --name {wildcards.source} --spec {params.spec:q} --out {output.listing} > {log} 2>&1"
 
 
 rule tokenize:
     """One shard of a source (datatrove rank = shard): Arrow rows of BOS + tokens + EOS."""
     input:
         listing=f"{DATA_DIR}/sources/{{source}}.txt",
-        tokenizer=TOKENIZER,
-        model_config=MODEL_CONFIG,
+        fingerprint=f"{DATA_DIR}/sources/{{source}}.txt.json",
+        tokenizer=rules.download_model.output.tokenizer,
+        model_config=rules.download_model.output.config,
     output:
         arrow=f"{DATA_DIR}/tokenized/{{source}}/{{shard}}.arrow",
         stats=f"{DATA_DIR}/tokenized/{{source}}/{{shard}}.arrow.json",
     params:
         spec=lambda w: source_spec(w.source),
         shards=lambda w: SOURCES[w.source]["shards"],
-        model_dir=config["model"]["base_dir"],
+        model_dir=BASE_DIR,
         seq_len=config["data"]["seq_len"],
         batch_size=config["data"]["tokenize"]["batch_size"],
     log:
@@ -80,7 +80,7 @@ rule mix_plan:
     """The fan-in: every tokenized shard's stats -> each mixed shard's documents per source."""
     input:
         stats=[path for source in SOURCES for path in tokenized_stats(source)],
-        tokenizer=TOKENIZER,
+        tokenizer=rules.download_model.output.tokenizer,
     output:
         f"{DATA_DIR}/mix/plan.json",
     params:

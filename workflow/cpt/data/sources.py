@@ -19,7 +19,8 @@ from datatrove.data import Document
 from datatrove.io import get_shard_from_paths_file
 from datatrove.pipeline.readers import JsonlReader, ParquetReader
 
-from cpt.atomic import atomic_path
+from cpt.atomic import atomic_path, write_json
+from cpt.hub import download, snapshot_arguments
 
 log = logging.getLogger("cpt")
 
@@ -32,14 +33,7 @@ class SourceError(ValueError):
 
 def download_arguments(source: dict) -> dict:
     """Arguments of huggingface_hub.snapshot_download for a source's hub entry."""
-    hub = source["hub"]
-    return {
-        "repo_id": hub["repo_id"],
-        "repo_type": "dataset",
-        "revision": hub.get("revision", "main"),
-        "allow_patterns": hub.get("allow_patterns"),
-        "local_dir": source["local_dir"],
-    }
+    return snapshot_arguments(source["hub"], source["local_dir"], "dataset")
 
 
 def list_files(source: dict) -> list[str]:
@@ -48,15 +42,12 @@ def list_files(source: dict) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.glob(source["glob"]) if p.is_file())
 
 
-def ensure_files(name: str, source: dict, download: Callable[..., object] | None = None) -> list[str]:
+def ensure_files(name: str, source: dict, snapshot: Callable[..., object] | None = None) -> list[str]:
     """List the source's files, downloading them from the hub first when none exist."""
     files = list_files(source)
     if not files and source.get("hub"):
-        if download is None:
-            from huggingface_hub import snapshot_download as download
-        log.info("source %s: no local files match %s/%s; downloading %s", name, source["local_dir"],
-                 source["glob"], source["hub"]["repo_id"])
-        download(**download_arguments(source))
+        log.info("source %s: no local files match %s/%s", name, source["local_dir"], source["glob"])
+        download(source["hub"], source["local_dir"], "dataset", snapshot)
         files = list_files(source)
     if not files:
         raise SourceError(f"source {name}: no file matches data.sources.{name}.glob={source['glob']!r} under "
@@ -186,11 +177,15 @@ def read_documents(name: str, source: dict, paths_file: str, rank: int, world_si
                               f"re-download the file or fix data.sources.{name}.format") from err
 
 
-def write_paths_file(path: str | Path, files: list[str]) -> None:
-    """The listing that tokenize jobs shard (datatrove's paths_file format)."""
-    with atomic_path(path) as tmp:
+def write_listing(out: str | Path, local_dir: str, files: list[str]) -> None:
+    """The listing tokenize jobs shard (datatrove's paths_file format: a path per line), and beside it
+    `<out>.json` with each file's size and mtime: Snakemake reruns a job whose small inputs changed
+    content, so that fingerprint is what makes an edited source file rerun its source's tokenize jobs."""
+    with atomic_path(out) as tmp:
         tmp.write_text("".join(f"{f}\n" for f in files))
-
+    stats = [(Path(local_dir) / f).stat() for f in files]
+    write_json(f"{out}.json", [{"path": f, "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+                               for f, st in zip(files, stats)])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -205,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     files = ensure_files(args.name, json.loads(args.spec))
-    write_paths_file(args.out, files)
+    write_listing(args.out, json.loads(args.spec)["local_dir"], files)
     log.info("source %s: %d files", args.name, len(files))
 
 

@@ -1,0 +1,141 @@
+"""Mix plan -> shards -> manifest on synthetic tokenized sources."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import read_json, write_tokenized
+from cpt.data.formats import ManifestError, PackedShard, manifest_shard_paths, verify_manifest
+from cpt.data.mix import MixError, make_manifest, make_plan, mix_shard
+
+EOS = 1
+
+
+def synthetic_sources(tmp_path, sizes: dict[str, tuple[int, int]], seed=0) -> dict[str, list[str]]:
+    """Per source (documents, mean length): documents of random length ending in EOS, two shards each.
+
+    Token values encode (source, document, position) so tests can trace every token back.
+    """
+    rng = np.random.default_rng(seed)
+    stats = {}
+    for s_index, (name, (count, mean)) in enumerate(sizes.items()):
+        docs = []
+        for d in range(count):
+            length = max(2, int(rng.exponential(mean)))
+            doc = (s_index + 1) * 10_000_000 + d * 1000 + np.arange(length) % 1000
+            doc[-1] = EOS
+            docs.append(doc)
+        stats[name] = [str(write_tokenized(tmp_path / "tok", name, docs[half::2], shard=half)) for half in (0, 1)]
+    return stats
+
+
+def run_mix(tmp_path, sources, weights, *, seed=7, weighting="rows", seq_len=32, shard_rows=(200, 200, 100),
+            out="mix") -> tuple[dict, Path]:
+    plan = make_plan(sources, weights, seed=seed, weighting=weighting, seq_len=seq_len, shard_rows=list(shard_rows),
+                     rows_needed=sum(shard_rows), tokenizer_sha256="t" * 64)
+    root = tmp_path / out
+    stats = []
+    for index in range(len(shard_rows)):
+        mix_shard(plan, index, str(root / "mixed" / f"{index:05d}.arrow"))
+        stats.append(str(root / "mixed" / f"{index:05d}.arrow.json"))
+    manifest = make_manifest(plan, stats, str(root / "manifest.json"))
+    return manifest, root / "manifest.json"
+
+
+SIZES = {"big": (3000, 20), "mid": (800, 60), "small": (40, 10)}
+WEIGHTS = {"big": 0.5, "mid": 0.3, "small": 0.2}
+
+
+def test_row_shares_follow_weights_and_epochs_are_counted(tmp_path):
+    sources = synthetic_sources(tmp_path, SIZES)
+    manifest, path = run_mix(tmp_path, sources, WEIGHTS, shard_rows=(400, 400, 400))
+    for name, weight in WEIGHTS.items():
+        assert manifest["sources"][name]["row_share"] == pytest.approx(weight, abs=0.03)
+    shares = [s["token_share"] for s in manifest["sources"].values()]
+    assert sum(shares) == pytest.approx(1.0) and all(0 < s < 1 for s in shares)
+    small = manifest["sources"]["small"]
+    # ~0.2 of ~1300 documents drawn from a 40-document source: several epochs
+    assert small["epochs"] > 3 and small["epochs_started"] == int(np.ceil(small["epochs"]))
+    assert manifest["sources"]["big"]["epochs"] < 1
+    assert manifest["rows"] == sum(s["rows"] for s in manifest["shards"])
+    assert manifest["tokens"] == manifest["rows"] * 33
+
+
+def test_token_weighting_matches_token_shares(tmp_path):
+    sources = synthetic_sources(tmp_path, SIZES)
+    manifest, _ = run_mix(tmp_path, sources, WEIGHTS, weighting="tokens", shard_rows=(400, 400, 400))
+    for name, weight in WEIGHTS.items():
+        assert manifest["sources"][name]["token_share"] == pytest.approx(weight, abs=0.04)
+    assert manifest["sources"]["mid"]["row_share"] < 0.2  # long documents: fewer of them
+
+
+def test_rows_are_documents_joined_and_cut(tmp_path):
+    """Every row holds seq_len+1 tokens; concatenated rows are whole documents in a shuffled order."""
+    sources = synthetic_sources(tmp_path, {"a": (300, 50), "b": (300, 50)})
+    manifest, path = run_mix(tmp_path, sources, {"a": 0.5, "b": 0.5}, seq_len=16)
+    documents = []
+    for shard_path in manifest_shard_paths(path, manifest):
+        shard = PackedShard(shard_path)
+        rows = shard.rows(0, len(shard))
+        assert rows.shape == (len(shard), 17) and rows.dtype == np.uint32
+        # split the shard back into documents at EOS: each must be a stored document, intact
+        stream = rows.reshape(-1)
+        ends = np.flatnonzero(stream == EOS)
+        documents += np.split(stream[:ends[-1] + 1], ends[:-1] + 1)  # the tail past the last EOS is cut
+    for doc in documents:
+        base = int(doc[0]) - int(doc[0]) % 1000
+        assert (doc[:-1] == base + np.arange(len(doc) - 1)).all()
+    # documents longer than a row continue into the next row
+    assert max(len(d) for d in documents) > 17
+    # not in file order: consecutive documents of a source are not consecutive ids
+    ids = [int(d[0]) // 1000 for d in documents]
+    assert np.mean(np.diff(ids) == 1) < 0.2
+
+
+def test_same_seed_same_hashes_other_seed_differs(tmp_path):
+    sources = synthetic_sources(tmp_path, SIZES)
+    a, _ = run_mix(tmp_path, sources, WEIGHTS, seed=1, out="a")
+    b, _ = run_mix(tmp_path, sources, WEIGHTS, seed=1, out="b")
+    c, _ = run_mix(tmp_path, sources, WEIGHTS, seed=2, out="c")
+    hashes = [[s["sha256"] for s in m["shards"]] for m in (a, b, c)]
+    assert hashes[0] == hashes[1]
+    assert not set(hashes[0]) & set(hashes[2])
+
+
+def test_shards_are_independent_jobs(tmp_path):
+    """Shard 2 written alone equals shard 2 written after the others."""
+    sources = synthetic_sources(tmp_path, SIZES)
+    plan = make_plan(sources, WEIGHTS, seed=3, weighting="rows", seq_len=32, shard_rows=[100, 100, 100],
+                     rows_needed=300, tokenizer_sha256="t" * 64)
+    alone = mix_shard(plan, 2, str(tmp_path / "alone.arrow"))
+    for i in range(3):
+        mix_shard(plan, i, str(tmp_path / f"all{i}.arrow"))
+    assert alone["sha256"] == read_json(tmp_path / "all2.arrow.json")["sha256"]
+
+
+def test_tokenizer_of_another_model_is_refused(tmp_path):
+    sources = synthetic_sources(tmp_path, {"a": (10, 5)})
+    write_tokenized(tmp_path / "tok", "a", [np.array([5, 1])], shard=2, tokenizer_sha256="other" + "0" * 59)
+    sources["a"].append(str(tmp_path / "tok" / "a" / "00002.arrow.json"))
+    with pytest.raises(MixError, match=r"00002\.arrow\.json: field 'tokenizer_sha256'.*rerun the tokenize jobs"):
+        make_plan(sources, {"a": 1.0}, seed=0, weighting="rows", seq_len=8, shard_rows=[4], rows_needed=4,
+                  tokenizer_sha256="t" * 64)
+
+
+def test_empty_source_is_refused(tmp_path):
+    sources = synthetic_sources(tmp_path, {"a": (10, 5)})
+    sources["empty"] = [str(write_tokenized(tmp_path / "tok", "empty", []))]
+    with pytest.raises(MixError, match=r"source empty: .*no document.*data\.sources\.empty\.glob"):
+        make_plan(sources, {"a": 0.5, "empty": 0.5}, seed=0, weighting="rows", seq_len=8, shard_rows=[4],
+                  rows_needed=4, tokenizer_sha256="t" * 64)
+
+
+def test_manifest_is_checked_against_the_model(tmp_path):
+    sources = synthetic_sources(tmp_path, {"a": (50, 5)})
+    _, path = run_mix(tmp_path, sources, {"a": 1.0}, seq_len=8, shard_rows=(10,))
+    assert verify_manifest(path, seq_len=8, tokenizer_sha256="t" * 64)["rows"] >= 1
+    with pytest.raises(ManifestError, match=r"manifest\.json: field 'seq_len' is 8 .* says 16"):
+        verify_manifest(path, seq_len=16, tokenizer_sha256="t" * 64)
+    with pytest.raises(ManifestError, match=r"field 'tokenizer_sha256'.*another model"):
+        verify_manifest(path, seq_len=8, tokenizer_sha256="u" * 64)

@@ -1,0 +1,173 @@
+"""Tokenize one shard: reader -> tokenizer -> Arrow, and every bad input it must refuse."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from tokenizers import Tokenizer
+
+from conftest import read_json
+from cpt.atomic import sha256_file
+from cpt.data.formats import DocumentShard
+from cpt.data.sources import SourceError, download_arguments, ensure_files, list_files, write_listing
+from cpt.data.tokenize import tokenize_shard
+
+TEXTS = ["The quick brown fox.", "Jumps over\nthe lazy dog.", "Ünïcödé – text ✓", "x" * 600]
+
+
+def make_source(tmp_path: Path, fmt: str, rows: list[dict], files: int = 1, **extra) -> dict:
+    root = tmp_path / "src"
+    root.mkdir(exist_ok=True)
+    for part in range(files):
+        mine = rows[part::files]
+        if fmt == "parquet":
+            pq.write_table(pa.Table.from_pylist(mine), root / f"part{part}.parquet")
+        else:
+            (root / f"part{part}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in mine))
+    return {"local_dir": str(root), "glob": f"*.{fmt}", "format": fmt, "text_field": "text", "id_field": None,
+            "encoding_errors": "strict", "weight": 1.0, **extra}
+
+
+def run(tmp_path, source, model_dir, shard=0, shards=1, seq_len=64, name="s"):
+    listing = tmp_path / "listing.txt"
+    write_listing(listing, source["local_dir"], ensure_files(name, source))
+    out = tmp_path / "out" / f"{shard:05d}.arrow"
+    stats = tokenize_shard(name, source, str(listing), shard, shards, str(model_dir), seq_len, str(out), batch_size=3)
+    return out, stats
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_documents_are_bos_text_eos(tmp_path, model_dir, fmt):
+    source = make_source(tmp_path, fmt, [{"text": t, "url": f"u{i}"} for i, t in enumerate(TEXTS)], id_field="url")
+    out, stats = run(tmp_path, source, model_dir)
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    config = json.loads((model_dir / "config.json").read_text())
+    shard = DocumentShard(out)
+    assert len(shard) == len(TEXTS) == stats["rows"]
+    for i, text in enumerate(TEXTS):
+        expected = [config["bos_token_id"]] + tokenizer.encode(text, add_special_tokens=False).ids + [
+            config["eos_token_id"]]
+        assert shard.document(i).tolist() == expected
+    table = pa.ipc.open_file(pa.memory_map(str(out))).read_all()
+    assert table.schema.field("tokens").type == pa.list_(pa.uint32())
+    assert table.column("id").to_pylist() == [f"u{i}" for i in range(len(TEXTS))]
+    assert set(table.column("source").to_pylist()) == {"s"}
+    sidecar = read_json(f"{out}.json")
+    assert sidecar["tokens"] == sum(len(shard.document(i)) for i in range(len(shard)))
+    assert sidecar["sha256"] == sha256_file(out)
+    assert sidecar["tokenizer_sha256"] == sha256_file(model_dir / "tokenizer.json")
+    assert sidecar["long_documents"] == 1  # the 600-char line exceeds seq_len=64 tokens
+    assert sidecar["text_bytes"] == sum(len(t.encode()) for t in TEXTS)
+
+
+def test_shards_split_files_like_datatrove(tmp_path, model_dir):
+    rows = [{"text": f"document number {i}"} for i in range(12)]
+    source = make_source(tmp_path, "parquet", rows, files=4)
+    seen = []
+    for shard in range(3):
+        out, stats = run(tmp_path, source, model_dir, shard=shard, shards=3)
+        assert [Path(f).name for f in stats["files"]] == list_files(source)[shard::3]
+        seen += pa.ipc.open_file(pa.memory_map(str(out))).read_all().column("id").to_pylist()
+    assert len(seen) == len(set(seen)) == 12
+    # more shards than files: an empty but valid shard
+    out, stats = run(tmp_path, source, model_dir, shard=5, shards=6)
+    assert stats["rows"] == 0 and len(DocumentShard(out)) == 0
+
+
+def test_stack_v2_rows_become_one_document_per_repository(tmp_path, model_dir):
+    files = [{"path": "a.py", "content": "print(1)\n"}, {"path": "b/c.py", "content": "x = 2\n"}]
+    source = make_source(tmp_path, "jsonl", [{"repo_name": "org/repo", "files": files}], adapter="stack_v2_repo",
+                         id_field="repo_name")
+    out, _ = run(tmp_path, source, model_dir)
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    assert tokenizer.decode(DocumentShard(out).document(0).tolist()) == "# a.py\nprint(1)\n\n\n# b/c.py\nx = 2\n"
+
+
+# --- bad input: a clear error naming file and field, and no output that looks complete ---
+
+def assert_no_output(tmp_path):
+    out_dir = tmp_path / "out"
+    assert not out_dir.exists() or not any(out_dir.iterdir()), list(out_dir.iterdir())
+
+
+def test_missing_files(tmp_path, model_dir):
+    source = make_source(tmp_path, "parquet", [{"text": "a"}])
+    source["glob"] = "*.nothing"
+    with pytest.raises(SourceError, match=r"no file matches data\.sources\.s\.glob"):
+        run(tmp_path, source, model_dir)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_wrong_text_field(tmp_path, model_dir, fmt):
+    source = make_source(tmp_path, fmt, [{"content": "a"}])
+    with pytest.raises(SourceError, match=r"part0\.\w+.*'text'.*data\.sources\.s\.text_field") as err:
+        run(tmp_path, source, model_dir)
+    assert "content" in str(err.value)  # lists the fields that do exist
+    assert_no_output(tmp_path)
+
+
+def test_corrupt_parquet(tmp_path, model_dir):
+    source = make_source(tmp_path, "parquet", [{"text": "a"}])
+    path = Path(source["local_dir"]) / "part0.parquet"
+    path.write_bytes(path.read_bytes()[:-30])
+    with pytest.raises(SourceError, match=r"part0\.parquet: not a readable parquet file"):
+        run(tmp_path, source, model_dir)
+    assert_no_output(tmp_path)
+
+
+def test_corrupt_jsonl(tmp_path, model_dir):
+    source = make_source(tmp_path, "jsonl", [{"text": "a"}, {"text": "b"}])
+    path = Path(source["local_dir"]) / "part0.jsonl"
+    path.write_text(path.read_text() + '{"text": "trunc\n')
+    with pytest.raises(SourceError, match=r"part0\.jsonl line 3: not valid JSON"):
+        run(tmp_path, source, model_dir)
+    assert_no_output(tmp_path)
+
+
+def test_non_utf8_bytes(tmp_path, model_dir):
+    source = make_source(tmp_path, "jsonl", [{"text": "a"}])
+    path = Path(source["local_dir"]) / "part0.jsonl"
+    path.write_bytes(b'{"text": "caf\xe9"}\n' + path.read_bytes())
+    with pytest.raises(SourceError, match=r"part0\.jsonl line 1: bytes that are not UTF-8.*encoding_errors"):
+        run(tmp_path, source, model_dir)
+    assert_no_output(tmp_path)
+    source["encoding_errors"] = "replace"
+    _, stats = run(tmp_path, source, model_dir)
+    assert stats["rows"] == 2
+
+
+def test_empty_text_is_skipped_and_counted_out(tmp_path, model_dir):
+    source = make_source(tmp_path, "parquet", [{"text": ""}, {"text": "kept"}])
+    _, stats = run(tmp_path, source, model_dir)
+    assert stats["rows"] == 1
+
+
+def test_download_only_when_no_local_files(tmp_path):
+    calls = []
+    source = {"local_dir": str(tmp_path / "dl"), "glob": "data/*.parquet",
+              "hub": {"repo_id": "Zyphra/Zyda-2", "revision": "main", "allow_patterns": ["data/x/*"]}}
+
+    def fake_snapshot_download(**kwargs):  # stands in for the hub, which this machine cannot reach
+        calls.append(kwargs)
+        (Path(kwargs["local_dir"]) / "data").mkdir(parents=True)
+        (Path(kwargs["local_dir"]) / "data" / "a.parquet").write_bytes(b"x")
+
+    assert ensure_files("dclm", source, snapshot=fake_snapshot_download) == ["data/a.parquet"]
+    assert calls == [{"repo_id": "Zyphra/Zyda-2", "repo_type": "dataset", "revision": "main",
+                      "allow_patterns": ["data/x/*"], "local_dir": str(tmp_path / "dl")}]
+    ensure_files("dclm", source, snapshot=fake_snapshot_download)
+    assert len(calls) == 1  # files exist now: no second download
+
+
+def test_download_arguments_of_the_reference_sources():
+    import yaml
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[2] / "config.yaml").read_text())
+    args = {name: download_arguments(s) for name, s in config["data"]["sources"].items()}
+    assert args["fineweb_edu"]["repo_id"] == "Zyphra/Zyda-2" and args["fineweb_edu"]["repo_type"] == "dataset"
+    assert args["fineweb_edu"]["allow_patterns"] == ["data/fwe3/**"]
+    assert args["finemath"]["repo_id"] == "HuggingFaceTB/finemath"
+    assert args["stack_v2"]["repo_id"] == "bigcode/the-stack-v2-train-smol-ids"
