@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import read_json, write_tokenized
+from data_helpers import read_json, write_tokenized
 from cpt.data.formats import ManifestError, PackedShard, manifest_shard_paths, verify_manifest
 from cpt.data.mix import MixError, make_manifest, make_plan, mix_shard
 

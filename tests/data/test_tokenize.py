@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from tokenizers import Tokenizer
 
-from conftest import read_json
+from data_helpers import read_json
 from cpt.atomic import sha256_file
 from cpt.data.formats import DocumentShard
 from cpt.data.sources import SourceError, download_arguments, ensure_files, list_files, write_listing

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from conftest import read_json
+from data_helpers import read_json
 from cpt.atomic import sha256_file
 from cpt.data.formats import PackedShard, manifest_shard_paths
 
