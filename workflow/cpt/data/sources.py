@@ -131,15 +131,20 @@ class StrictJsonlReader(JsonlReader):
                     yield document
 
 
-def make_reader(name: str, source: dict, paths_file: str):
-    """The datatrove reader of a source, over the files listed in `paths_file`."""
+def make_reader(name: str, source: dict):
+    """The datatrove reader of a source (parquet or strict jsonl, with the source's adapter)."""
     adapter_name = source.get("adapter")
     adapter = ADAPTERS[adapter_name](name, source) if adapter_name else _field_adapter(name, source)
-    common = dict(data_folder=source["local_dir"], paths_file=paths_file, adapter=adapter)
     if source["format"] == "jsonl":
-        return StrictJsonlReader(**common, source_name=name, encoding_errors=source["encoding_errors"])
+        return StrictJsonlReader(source["local_dir"], adapter=adapter, source_name=name,
+                                 encoding_errors=source["encoding_errors"])
     # read_metadata: the adapter picks its own columns (the id field is optional)
-    return ParquetReader(**common, read_metadata=True)
+    return ParquetReader(source["local_dir"], adapter=adapter, read_metadata=True)
+
+
+def shard_files(paths_file: str, rank: int, world_size: int) -> list[str]:
+    """The files of shard `rank` of `world_size`: datatrove's split of the listing."""
+    return list(get_shard_from_paths_file(paths_file, rank, world_size))
 
 
 def check_parquet_schema(name: str, source: dict, path: Path) -> int:
@@ -157,22 +162,24 @@ def check_parquet_schema(name: str, source: dict, path: Path) -> int:
     return meta.num_rows
 
 
-def read_documents(name: str, source: dict, paths_file: str, rank: int, world_size: int,
-                   on_file: Callable[[Path], None] = lambda path: None) -> Iterator[Document]:
-    """Documents of shard `rank` of `world_size` (datatrove's file split), file by file.
+def expected_documents(name: str, source: dict, files: list[str]) -> int | None:
+    """Rows in the files, for an ETA; checks parquet schemas before anything is written.
+    None for jsonl, whose row count would cost a full read."""
+    if source["format"] != "parquet":
+        return None
+    return sum(check_parquet_schema(name, source, Path(source["local_dir"]) / f) for f in files)
 
-    Any failure inside a file is re-raised with that file's name; `on_file` is
-    called before each file (progress reporting, schema checks).
-    """
-    reader = make_reader(name, source, paths_file)
-    for rel_path in get_shard_from_paths_file(paths_file, rank, world_size):
-        path = Path(source["local_dir"]) / rel_path
-        on_file(path)
+
+def read_documents(name: str, source: dict, files: list[str]) -> Iterator[Document]:
+    """Documents of `files` (relative to local_dir), in order; a failure names its file."""
+    reader = make_reader(name, source)
+    for rel_path in files:
         try:
             yield from reader.read_file(rel_path)
         except SourceError:
             raise
         except Exception as err:
+            path = Path(source["local_dir"]) / rel_path
             raise SourceError(f"{path}: cannot read it as {source['format']} ({type(err).__name__}: {err}); "
                               f"re-download the file or fix data.sources.{name}.format") from err
 

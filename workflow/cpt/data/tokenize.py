@@ -23,7 +23,7 @@ from tokenizers import Tokenizer
 
 from cpt.atomic import atomic_path, sha256_file, write_json
 from cpt.data.formats import DOCUMENT_SCHEMA
-from cpt.data.sources import SourceError, check_parquet_schema, read_documents
+from cpt.data.sources import SourceError, expected_documents, read_documents, shard_files
 from cpt.progress import RateLogger
 
 log = logging.getLogger("cpt")
@@ -76,16 +76,11 @@ def tokenize_shard(name: str, source: dict, paths_file: str, shard: int, shards:
                    seq_len: int, out: str, batch_size: int = 1024) -> dict:
     """Write `out` (Arrow IPC, one row per document) and `out`.json (stats); return the stats."""
     encoder = DocumentEncoder(model_dir)
-    progress = RateLogger(f"tokenize {name} {shard}/{shards}", None, "docs")
-    stats = {"source": name, "shard": shard, "shards": shards, "files": [], "rows": 0, "tokens": 0,
+    files = shard_files(paths_file, shard, shards)
+    progress = RateLogger(f"tokenize {name} {shard}/{shards}", expected_documents(name, source, files), "docs")
+    stats = {"source": name, "shard": shard, "shards": shards, "files": files, "rows": 0, "tokens": 0,
              "text_bytes": 0, "long_documents": 0, "max_document_tokens": 0}
-
-    def on_file(path: Path) -> None:
-        stats["files"].append(str(path))
-        if source["format"] == "parquet":
-            check_parquet_schema(name, source, path)
-
-    documents = read_documents(name, source, paths_file, shard, shards, on_file=on_file)
+    documents = read_documents(name, source, files)
     with atomic_path(out) as tmp:
         with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, DOCUMENT_SCHEMA) as writer:
             for batch in batched(documents, batch_size):
