@@ -20,6 +20,7 @@ from datatrove.io import get_shard_from_paths_file
 from datatrove.pipeline.readers import JsonlReader, ParquetReader
 
 from cpt.atomic import atomic_path, write_json
+from cpt.data.stack_v2 import fetch_contents
 from cpt.hub import download, snapshot_arguments
 
 log = logging.getLogger("cpt")
@@ -48,7 +49,9 @@ def ensure_files(name: str, source: dict, snapshot: Callable[..., object] | None
     if not files and source.get("hub"):
         log.info("source %s: no local files match %s/%s", name, source["local_dir"], source["glob"])
         download(source["hub"], source["local_dir"], "dataset", snapshot)
-        files = list_files(source)
+    if source.get("content_fetch"):
+        fetch_contents(name, source)  # resumable: a no-op once every content file is there
+    files = list_files(source)
     if not files:
         raise SourceError(f"source {name}: no file matches data.sources.{name}.glob={source['glob']!r} under "
                           f"local_dir={source['local_dir']!r}; fix the glob or local_dir, or set "
