@@ -111,8 +111,8 @@ def fetch_contents(name: str, source: dict, get_blob: Callable[[str], bytes | No
     ids_files = sorted(root.glob(spec["ids_glob"]))
     if not ids_files:
         if any(root.glob(source["glob"])):
-            log.warning("source %s: no smol-ids file under %s matches %s; using the contents already there",
-                        name, root, spec["ids_glob"])
+            log.info("source %s: no smol-ids file under %s matches %s; using the contents already there "
+                     "(as the demo ships them)", name, root, spec["ids_glob"])
             return
         raise FileNotFoundError(f"source {name}: no smol-ids file matches data.sources.{name}.content_fetch.ids_glob="
                                 f"{spec['ids_glob']!r} under {root}; download them first (data.sources.{name}.hub)")
