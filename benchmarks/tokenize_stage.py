@@ -1,6 +1,9 @@
 """Tokenize-stage throughput vs raw `tokenizers` on the same texts, single core, one run.
 
-    python benchmarks/tokenize.py [--mb 40]
+    python benchmarks/tokenize_stage.py [--mb 40]
+
+(Not named tokenize.py: a script's directory is first on sys.path, and that name would
+shadow the standard library module for every benchmark here.)
 
 Stage: parquet in -> datatrove reader -> encode -> Arrow IPC out (+ hash, sidecar),
 i.e. cpt.data.tokenize.tokenize_shard. Baseline: Tokenizer.encode_batch on the
@@ -11,17 +14,11 @@ memory-mapped packed shard (rows/s). Uses the demo tokenizer (built if needed).
 
 from __future__ import annotations
 
-import sys
-
-# this file's name shadows the standard library's `tokenize` (imported by numpy via linecache)
-# when run as a script: take its directory off the import path first
-sys.path = [p for p in sys.path if p != __file__.rsplit("/", 1)[0]]
-
-import argparse  # noqa: E402
-import os  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
 
 os.environ["TOKENIZERS_PARALLELISM"] = "false"  # single core: the stage runs one job per core
 os.environ["RAYON_NUM_THREADS"] = "1"
