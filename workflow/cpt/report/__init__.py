@@ -1,0 +1,1 @@
+"""Report stage: collect eval results and training metrics into tables and plots."""
