@@ -1,7 +1,8 @@
 # Continual pretraining of an LLM: data -> train -> eval -> report.
 # A table of contents: stages live in workflow/rules/, logic in workflow/cpt/.
-#   snakemake --profile frontier            the whole run on Frontier
+#   snakemake --profile frontier            the whole run on Frontier (target: report)
 #   snakemake data|train|evaluate|report    one stage (and what it needs)
+#   snakemake plan                          tokens, segments, node-hours, memory; queue checks
 #   snakemake -n                            the DAG, without running anything
 from snakemake.utils import min_version
 
@@ -13,10 +14,32 @@ configfile: "config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/eval.smk"
+include: "workflow/rules/report.smk"
+include: "workflow/rules/plan.smk"
 
 
 rule data:
     """Tokenized and mixed training data with its manifest."""
     input:
         manifest_path(),
+
+
+rule train:
+    """The whole chain of training segments, up to the final step's checkpoint."""
+    input:
+        final_checkpoint(),
+
+
+rule evaluate:
+    """lm-eval results of step 0, every eval.every steps and the final step, for every task."""
+    input:
+        eval_results(),
+
+
+rule report:
+    """Results table (Markdown, CSV, LaTeX) and plots under results/<run>/report/."""
+    input:
+        rules.report_tables.output,
     default_target: True

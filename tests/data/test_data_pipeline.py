@@ -1,9 +1,6 @@
 """The real snakemake on the demo config: the data stage end to end, and partial reruns."""
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,31 +11,25 @@ import yaml
 from data_helpers import read_json
 from cpt.atomic import sha256_file
 from cpt.data.formats import PackedShard, manifest_shard_paths
+from workflow_run import ROOT, link_workflow, snakemake
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 # more steps than the demo trains, so the mix draws thousands of documents and small sources repeat
 OVERLAY = {"run": "e2e", "train": {"steps": 1000}, "data": {"mix": {"rows_per_shard": 2048}}}
 
 
-def workdir(tmp_path: Path, demo_dir: Path, name: str, **overlay) -> Path:
-    """A working directory with the workflow linked in and the demo data beside it."""
-    work = tmp_path / name
-    work.mkdir()
-    for item in ("Snakefile", "workflow", "config.yaml", "configs", "envs"):
-        (work / item).symlink_to(ROOT / item)
+def workdir(tmp_path: Path, demo_dir: Path, name: str) -> Path:
+    """A working directory with the workflow linked in and a copy of the demo beside it."""
+    work = link_workflow(tmp_path / name)
     shutil.copytree(demo_dir, work / "demo")  # copied: a test edits its sources
     (work / "overlay.yaml").write_text(yaml.safe_dump(OVERLAY))
-    (work / "extra.yaml").write_text(yaml.safe_dump(overlay))
+    (work / "extra.yaml").write_text(yaml.safe_dump({}))
     return work
 
 
-def snakemake(work: Path, *args: str) -> str:
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", *args, "-c2", "--configfile", "configs/demo.yaml", "overlay.yaml",
-         "extra.yaml"], cwd=work, env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+def run(work: Path, target: str) -> str:
+    """The target with the demo config, the test overlay and the per-step extra overlay."""
+    result = snakemake(work, target, "-c2", "--configfile", "configs/demo.yaml", "overlay.yaml", "extra.yaml")
     return result.stdout + result.stderr
 
 
@@ -48,7 +39,7 @@ def mtimes(work: Path, pattern: str) -> dict[str, float]:
 
 def test_data_stage_end_to_end_and_partial_reruns(tmp_path, demo_dir):
     work = workdir(tmp_path, demo_dir, "a")
-    snakemake(work, "data")
+    run(work, "data")
     manifest_path = work / "results/e2e/data/manifest.json"
     manifest = read_json(manifest_path)
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
@@ -73,13 +64,13 @@ def test_data_stage_end_to_end_and_partial_reruns(tmp_path, demo_dir):
 
     # same seed in another directory: identical hashes
     again = workdir(tmp_path, demo_dir, "b")
-    snakemake(again, "data")
+    run(again, "data")
     assert read_json(again / "results/e2e/data/manifest.json")["shards"] == manifest["shards"]
 
     tokenized = mtimes(work, "results/e2e/data/tokenized/*/*.arrow")
     # a different seed reruns the mix only, and changes it
     (work / "extra.yaml").write_text(yaml.safe_dump({"data": {"mix": {"seed": 99}}}))
-    snakemake(work, "data")
+    run(work, "data")
     reseeded = read_json(manifest_path)
     assert {s["sha256"] for s in reseeded["shards"]}.isdisjoint(s["sha256"] for s in manifest["shards"])
     assert mtimes(work, "results/e2e/data/tokenized/*/*.arrow") == tokenized
@@ -87,7 +78,7 @@ def test_data_stage_end_to_end_and_partial_reruns(tmp_path, demo_dir):
     # a changed weight reruns the mix, no tokenize job
     (work / "extra.yaml").write_text(yaml.safe_dump({"data": {"mix": {"seed": 99}, "sources": {
         "finemath": {"weight": 0.05}}}}))
-    log = snakemake(work, "data")
+    log = run(work, "data")
     assert "rule tokenize" not in log and "rule mix_plan" in log
     assert read_json(manifest_path)["weights"]["finemath"] == pytest.approx(0.05 / 1.04)
     assert mtimes(work, "results/e2e/data/tokenized/*/*.arrow") == tokenized
@@ -97,7 +88,7 @@ def test_data_stage_end_to_end_and_partial_reruns(tmp_path, demo_dir):
     table = pq.read_table(path)
     pq.write_table(pa.concat_tables([table, table.slice(0, 1)]), path)
     mix_before = mtimes(work, "results/e2e/data/mixed/*.arrow")
-    snakemake(work, "data")
+    run(work, "data")
     after = mtimes(work, "results/e2e/data/tokenized/*/*.arrow")
     changed = {path for path in after if after[path] != tokenized[path]}
     assert changed == {p for p in tokenized if "/finemath/" in p}
@@ -106,13 +97,8 @@ def test_data_stage_end_to_end_and_partial_reruns(tmp_path, demo_dir):
 
 def test_full_scale_dry_run_lists_the_whole_data_dag(tmp_path):
     """snakemake -n on the reference config: thousands of jobs, nothing downloaded or run."""
-    work = tmp_path / "full"
-    work.mkdir()
-    for item in ("Snakefile", "workflow", "config.yaml", "envs"):
-        (work / item).symlink_to(ROOT / item)
-    result = subprocess.run([sys.executable, "-m", "snakemake", "-n", "data"], cwd=work, capture_output=True,
-                            text=True)
-    assert result.returncode == 0, result.stderr[-3000:]
+    work = link_workflow(tmp_path / "full")
+    result = snakemake(work, "-n", "data")
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     shards = sum(s["shards"] for s in config["data"]["sources"].values())
     assert f"tokenize         {shards}" in result.stdout or f"tokenize {shards}" in " ".join(result.stdout.split())

@@ -6,7 +6,6 @@ what the base scores: the export round trip is lossless.
 """
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -14,21 +13,16 @@ from pathlib import Path
 
 import pytest
 import yaml
+from workflow_run import link_workflow, snakemake
 
-REPO = Path(__file__).resolve().parents[2]
 ARITH = {"name": "Arith", "task": "cpt_demo_arith", "num_fewshot": 0, "metric": "acc"}
 COUNT = {"name": "Count", "task": "cpt_demo_count", "num_fewshot": 2, "metric": "acc_norm"}
 
 
-def snakemake(target, *options, overlays):
-    """Run Snakemake on the project's Snakefile; its jobs' `python` is this interpreter."""
-    configs = [str(REPO / "configs/demo.yaml"), *map(str, overlays)]
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    done = subprocess.run([sys.executable, "-m", "snakemake", "-d", str(REPO), "--cores", "2", *options,
-                           "--configfile", *configs, "--", target],
-                          capture_output=True, text=True, env=env, check=False)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done.stdout
+def run(work, target, *options, overlays):
+    """Snakemake in `work` on the demo config plus `overlays`; returns what it printed."""
+    return snakemake(work, "--cores", "2", *options, "--configfile", "configs/demo.yaml", *map(str, overlays),
+                     "--", target).stdout
 
 
 def overlay(path: Path, results: Path, base: Path, tasks: list[dict]) -> Path:
@@ -47,8 +41,9 @@ def evaluated(tiny_model, tmp_path_factory):
                     "--checkpoints", str(checkpoints)], check=True, capture_output=True)
     shutil.copytree(checkpoints / "step-00000000", checkpoints / "step-00000300")
     config = overlay(tmp / "overlay.yaml", results, tiny_model, [ARITH])
-    snakemake("report", overlays=[config])
-    return tmp, results / "demo", config
+    work = link_workflow(tmp / "work")
+    run(work, "report", overlays=[config])
+    return work, results / "demo", config
 
 
 @pytest.mark.slow
@@ -77,9 +72,9 @@ def test_export_has_the_base_models_logits(evaluated, tiny_model):
 
 @pytest.mark.slow
 def test_adding_a_task_reruns_only_its_jobs(evaluated, tiny_model):
-    tmp, run_dir, _ = evaluated
-    more = overlay(tmp / "more.yaml", run_dir.parent, tiny_model, [ARITH, COUNT])
-    plan = snakemake("report", "-n", overlays=[more])
+    work, run_dir, _ = evaluated
+    more = overlay(work / "more.yaml", run_dir.parent, tiny_model, [ARITH, COUNT])
+    plan = run(work, "report", "-n", overlays=[more])
     stats = plan[plan.index("Job stats:"):].split("\n\n")[0].splitlines()[3:]
     counts = {line.split()[0]: int(line.split()[1]) for line in stats}
     assert counts == {"eval_prefetch": 1, "eval_task": 2, "report_tables": 1, "report": 1, "total": 5}
@@ -87,9 +82,9 @@ def test_adding_a_task_reruns_only_its_jobs(evaluated, tiny_model):
 
 @pytest.mark.slow
 def test_snakemake_html_report_has_tables_and_plots(evaluated):
-    tmp, _, config = evaluated
-    html = tmp / "report.html"
-    snakemake("report", "--report", str(html), overlays=[config])
+    work, _, config = evaluated
+    html = work / "report.html"
+    run(work, "report", "--report", str(html), overlays=[config])
     text = html.read_text()
     for name in ("results.md", "results.csv", "results.tex", "loss_per_100_steps.png", "metric-Arith.png"):
         assert name in text

@@ -8,7 +8,7 @@ validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 
 # The package is installed (pip install -e .); running from a bare checkout works too.
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
-from cpt import settings
+from cpt import cluster, settings
 
 SETTINGS = settings.load(config)
 RUN_DIR = SETTINGS.run_dir
@@ -35,3 +35,16 @@ rule download_model:
     shell:
         "{PY} cpt.hub --repo-type model --repo-id {params.hub[repo_id]} --revision {params.hub[revision]}"
         " --allow-patterns {params.hub[allow_patterns]} --local-dir {BASE_DIR} > {log} 2>&1"
+
+
+def rule_resources(rule, tasks=None):
+    """A rule's Slurm request from config `slurm` (used by Slurm profiles, ignored locally):
+    `resources: **rule_resources("tokenize")`. Checked against the queue policy here, at parse
+    time, so a request the queue would refuse stops the run before anything is submitted."""
+    return cluster.resources(config, rule, tasks)
+
+
+def launcher(wildcards, resources):
+    """params function: the prefix that starts a multi-rank rule's `python` (srun under a Slurm
+    profile, which sets the `mpi` resource; torchrun otherwise)."""
+    return cluster.launcher(config, dict(resources.items()))

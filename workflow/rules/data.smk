@@ -64,6 +64,8 @@ rule tokenize:
         model_dir=BASE_DIR,
         seq_len=config["data"]["seq_len"],
         batch_size=config["data"]["tokenize"]["batch_size"],
+    resources:
+        **rule_resources("tokenize"),
     log:
         f"{RUN_DIR}/logs/tokenize/{{source}}/{{shard}}.log",
     group:
@@ -92,6 +94,8 @@ rule mix_plan:
             "shard_rows": [SETTINGS.shard_rows(i) for i in range(SETTINGS.mixed_shards)],
             "rows_needed": SETTINGS.rows_needed,
         }),
+    resources:
+        **rule_resources("mix_plan"),
     log:
         f"{RUN_DIR}/logs/mix_plan.log",
     conda:
@@ -108,10 +112,10 @@ rule mix_shard:
     output:
         arrow=f"{DATA_DIR}/mixed/{{shard}}.arrow",
         stats=f"{DATA_DIR}/mixed/{{shard}}.arrow.json",
+    resources:
+        **rule_resources("mix_shard"),
     log:
         f"{RUN_DIR}/logs/mix_shard/{{shard}}.log",
-    group:
-        "mix"
     conda:
         "../../envs/data.yaml"
     shell:
@@ -125,6 +129,8 @@ rule manifest:
         stats=mixed_stats(),
     output:
         manifest_path(),
+    resources:
+        **rule_resources("manifest"),
     log:
         f"{RUN_DIR}/logs/manifest.log",
     conda:

@@ -94,6 +94,8 @@ rule eval_task:
     log:
         f"{RUN_DIR}/logs/eval/step-{{step}}/{{task}}.log",
     threads: 1
+    resources:
+        **rule_resources("eval_task"),
     conda:
         "../../envs/eval.yaml"
     shell:

@@ -1,0 +1,38 @@
+"""Fixtures of the Slurm tests: fake Slurm client commands, and working directories of
+the full-scale config whose upstream outputs exist, so one rule's jobs get submitted."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from slurm_helpers import FAKES
+from workflow_run import ROOT, link_workflow
+
+
+@pytest.fixture
+def fake_slurm(tmp_path, monkeypatch) -> Path:
+    """Fake Slurm clients first on PATH; returns the dir where sbatch calls are recorded."""
+    bin_dir, log = tmp_path / "fake-bin", tmp_path / "sbatch-calls"
+    bin_dir.mkdir()
+    log.mkdir()
+    for name, body in FAKES.items():
+        (bin_dir / name).write_text("#!/bin/bash\n" + body)
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_SLURM_LOG", str(log))
+    return log
+
+
+@pytest.fixture
+def full_workdir(tmp_path) -> Path:
+    """The full-scale config's working dir with the workflow linked in and nothing run."""
+    return link_workflow(tmp_path / "work")
+
+
+@pytest.fixture(scope="session")
+def full_config() -> dict:
+    """config.yaml validated with the schema's defaults, as the workflow sees it."""
+    from cpt.plan import load_config
+
+    return load_config([str(ROOT / "config.yaml")])

@@ -1,0 +1,25 @@
+"""Helpers of the Slurm tests: fake Slurm clients and the files a submission leaves."""
+
+from pathlib import Path
+
+FULL_RUN = "results/llama31-8b-cpt"
+
+# sbatch records its arguments, one per line, then refuses the job: the test reads what
+# the real plugin would have submitted, without a cluster and without waiting on one.
+FAKES = {
+    "sbatch": 'n=$(ls "$FAKE_SLURM_LOG" | wc -l)\nprintf "%s\\n" "$@" > "$FAKE_SLURM_LOG/sbatch.$n.args"\n'
+              'echo "fake sbatch: recorded" >&2\nexit 1\n',
+    "sacctmgr": 'echo "${CPT_ACCOUNT:-}"\n',   # the plugin validates -A against the user's accounts
+    "squeue": "exit 0\n",
+    "sacct": "exit 0\n",
+}
+
+
+def sbatch_calls(log: Path) -> list[list[str]]:
+    return [p.read_text().splitlines() for p in sorted(log.glob("sbatch.*.args"))]
+
+
+def touch(work: Path, *paths: str) -> None:
+    for path in paths:
+        (work / path).parent.mkdir(parents=True, exist_ok=True)
+        (work / path).touch()

@@ -1,0 +1,93 @@
+"""profiles/frontier with the real snakemake and Slurm plugin: the sbatch lines it would
+submit for the full-scale config (fake sbatch records them), the srun line inside the
+training job, policy errors before submission, and the bare profile name after setup."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from slurm_helpers import FULL_RUN, sbatch_calls, touch
+from workflow_run import ROOT, snakemake
+
+PROFILE = ["--profile", "profiles/frontier", "--latency-wait", "0", "--retries", "0",
+           "--slurm-init-seconds-before-status-checks", "1"]
+SEGMENT_1 = f"{FULL_RUN}/train/checkpoints/step-00003500/complete.json"
+TRAIN_INPUTS = (f"{FULL_RUN}/data/manifest.json", f"{FULL_RUN}/train/checkpoints/step-00000000/complete.json",
+                "models/Llama-3.1-8B/config.json", "models/Llama-3.1-8B/tokenizer.json")
+
+
+def flags(call: list[str]) -> str:
+    """The sbatch options, without the command the job runs (--wrap=...)."""
+    return " ".join(arg for arg in call if not arg.startswith("--wrap="))
+
+
+def test_training_segment_sbatch(full_workdir, fake_slurm, monkeypatch):
+    monkeypatch.setenv("CPT_ACCOUNT", "abc123")
+    touch(full_workdir, *TRAIN_INPUTS)
+    result = snakemake(full_workdir, *PROFILE, "--allowed-rules", "train_segment", "--", SEGMENT_1, check=False)
+    calls = sbatch_calls(fake_slurm)
+    assert calls, result.stderr[-3000:]
+    sbatch = flags(calls[0])
+    for flag in ("-A abc123", "-p extended", "-t 1440", "--nodes=64", "--ntasks=512", "--cpus-per-task=7",
+                 "--signal=USR1@600"):
+        assert f" {flag} " in f" {sbatch} ", f"{flag} missing from: sbatch {sbatch}"
+    assert "--mem" not in sbatch and "--ntasks-per-gpu" not in sbatch and "--gpus" not in sbatch
+
+
+def test_training_segment_srun_line(full_workdir):
+    """Inside the allocation the rule starts its 512 ranks itself: 8 per node, one GCD each."""
+    touch(full_workdir, *TRAIN_INPUTS)
+    out = snakemake(full_workdir, "-n", "-p", "--profile", "profiles/frontier", "--allowed-rules", "train_segment",
+                    "--", SEGMENT_1).stdout
+    srun = ("srun --nodes=64 --ntasks=512 --ntasks-per-node=8 --cpus-per-task=7 --gpus-per-task=1"
+            " --gpu-bind=closest --kill-on-bad-exit=1 python -m cpt.train")
+    assert srun in out, out[-3000:]
+
+
+def test_tokenize_jobs_share_whole_node_allocations(full_workdir, fake_slurm, monkeypatch):
+    monkeypatch.delenv("CPT_ACCOUNT", raising=False)
+    sources = f"{FULL_RUN}/data/sources"
+    touch(full_workdir, f"{sources}/dclm.txt", f"{sources}/dclm.txt.json", *TRAIN_INPUTS[2:])
+    targets = [f"{FULL_RUN}/data/tokenized/dclm/{shard:05d}.arrow.json" for shard in range(512)]
+    snakemake(full_workdir, *PROFILE, "--allowed-rules", "tokenize", "--", *targets, check=False)
+    calls = [flags(call) for call in sbatch_calls(fake_slurm)]
+    assert len(calls) == 10  # 512 one-core jobs in groups of 56
+    for sbatch in calls:
+        assert " -p batch -t 120 " in sbatch and "--ntasks=1" in sbatch and "--nodes" not in sbatch
+    cpus = sorted(int(s.split("--cpus-per-task=")[1].split()[0]) for s in calls)
+    assert cpus == [8] + [56] * 9
+    assert sum("--mem 458752 " in s for s in calls) == 9  # 56 x 8 GB, within a node's 512 GB
+
+
+def test_request_over_the_queue_policy_stops_before_submission(full_workdir, fake_slurm, tmp_path):
+    (full_workdir / "big.yaml").write_text("train: {parallel: {dp_replicate: 4}}\n")   # 128 nodes on extended
+    result = snakemake(full_workdir, *PROFILE, "--configfile", "config.yaml", "big.yaml", "--", "plan",
+                       check=False)
+    assert result.returncode != 0
+    assert "128 nodes exceed partition 'extended'" in result.stderr + result.stdout
+    assert not sbatch_calls(fake_slurm)
+
+
+def test_bare_profile_name_after_make_frontier_profile(tmp_path):
+    """`make frontier-profile` links ~/.config/snakemake/frontier to profiles/frontier."""
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    subprocess.run(["make", "-s", "frontier-profile"], cwd=ROOT, env=env, check=True)
+    assert (tmp_path / "xdg/snakemake/frontier").resolve() == ROOT / "profiles/frontier"
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--profile", "frontier", "-n", "plan"],
+                            cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Using profile frontier" in result.stderr
+
+
+def test_job_env_acts_only_inside_slurm_jobs():
+    """HF offline and a node-local MIOpen cache in jobs; the login node keeps hub access."""
+    hook = ROOT / "profiles/frontier/job-env.sh"
+    show = "echo ${HF_HUB_OFFLINE:-online} ${MIOPEN_USER_DB_PATH:-none}"
+    env = {"PATH": os.environ["PATH"], "BASH_ENV": str(hook)}
+    login = subprocess.run(["bash", "-c", show], env=env, capture_output=True, text=True).stdout.split()
+    job = subprocess.run(["bash", "-c", show], env={**env, "SLURM_JOB_ID": "42"},
+                         capture_output=True, text=True).stdout.split()
+    assert login == ["online", "none"]
+    assert job == ["1", "/tmp/miopen-42"]
+    Path("/tmp/miopen-42").rmdir()

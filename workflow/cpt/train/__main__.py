@@ -1,0 +1,32 @@
+"""`python -m cpt.train`: run one training segment on every rank (torchrun or srun)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from cpt.train.config import load_train_config
+from cpt.train.loop import Paths, run
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cpt.train", description=__doc__)
+    parser.add_argument("--train-config", required=True,
+                        help="the train: section as a YAML/JSON file or inline JSON (what the rule passes)")
+    parser.add_argument("--manifest", type=Path, required=True, help="the mix's manifest.json")
+    parser.add_argument("--base-dir", type=Path, required=True, help="HF base model dir (config, tokenizer)")
+    parser.add_argument("--train-dir", type=Path, required=True, help="results/<run>/train (checkpoints/, metrics)")
+    parser.add_argument("--seq-len", type=int, required=True, help="data.seq_len")
+    parser.add_argument("--until-step", type=int, help="last step of this segment (default: train.steps)")
+    ns = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    cfg = load_train_config(ns.train_config)
+    run(cfg, Paths(ns.manifest, ns.base_dir, ns.train_dir), seq_len=ns.seq_len,
+        until_step=min(ns.until_step or cfg.steps, cfg.steps))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""The `train:` section of the config as typed data (schema: workflow/schemas/config.schema.yaml).
+
+Defaults mirror the schema's so the trainer behaves the same whether Snakemake
+filled them in or a test passed a partial section.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    lr: float = 3.0e-5
+    betas: tuple[float, float] = (0.9, 0.95)
+    eps: float = 1.0e-8
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    warmup_steps: int = 500
+    decay_end_step: int = 500000
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    interval: int = 500
+    keep_last: int = 2
+    keep_every: int = 3500
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int
+    steps_per_segment: int
+    local_batch: int
+    parallel: dict = field(default_factory=lambda: {"dp_replicate": 1, "dp_shard": 1, "tp": 1})
+    seed: int = 0
+    compile: bool = False
+    activation_checkpointing: str = "none"  # none | full
+    param_dtype: str = "float32"
+    reduce_dtype: str = "float32"
+    optimizer: OptimizerConfig = OptimizerConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    log_interval: int = 10
+    resubmits: int = 3  # read by train.smk (Snakemake retries); listed so the key is known here too
+
+    @classmethod
+    def from_dict(cls, section: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(section) - known)
+        if unknown:
+            raise ValueError(f"train: unknown keys {unknown}; known keys are {sorted(known)}")
+        values = dict(section)
+        nested = {"optimizer": OptimizerConfig, "schedule": ScheduleConfig, "checkpoint": CheckpointConfig}
+        for key, kind in nested.items():
+            if key in values:
+                try:
+                    values[key] = kind(**values[key])
+                except TypeError as err:
+                    raise ValueError(f"train.{key}: {err}") from err
+        values["parallel"] = {"dp_replicate": 1, "dp_shard": 1, "tp": 1, **section.get("parallel", {})}
+        return cls(**values)
+
+    def segment_end(self, segment: int) -> int:
+        """Last step of segment `segment` (1-based): the chain's DAG is fixed by this."""
+        return min(segment * self.steps_per_segment, self.steps)
+
+    @property
+    def segments(self) -> int:
+        return -(-self.steps // self.steps_per_segment)
+
+    def protected_steps(self) -> set[int]:
+        """Steps retention never deletes: step 0 and every segment end (Snakemake outputs)."""
+        return {0} | {self.segment_end(k) for k in range(1, self.segments + 1)}
+
+
+def load_train_config(text_or_path: str) -> TrainConfig:
+    """A train section from a YAML/JSON file, or an inline JSON object (what the rule passes)."""
+    inline = text_or_path.lstrip().startswith("{")
+    # json for inline text: YAML 1.1 reads json.dumps' "1e-08" as a string.
+    data = json.loads(text_or_path) if inline else yaml.safe_load(Path(text_or_path).read_text())
+    if isinstance(data, dict) and "train" in data:
+        data = data["train"]
+    if not isinstance(data, dict):
+        raise ValueError(f"--train-config {text_or_path[:80]!r}: expected a mapping (the train: section)")
+    return TrainConfig.from_dict(data)

@@ -1,0 +1,199 @@
+"""One training segment: resume, train to the segment's last step, save, exit 0.
+
+Every rank runs this. A SIGUSR1/SIGTERM (Slurm's pre-timeout warning) on any
+rank makes all ranks save at the next step boundary and return normally, so
+the job ends with exit code 0 and the next segment resumes from there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.distributed.tensor import DTensor
+from torch.distributed.tensor.parallel import loss_parallel
+
+from cpt.atomic import sha256_file
+from cpt.train import checkpoint, hf, launch
+from cpt.train.config import TrainConfig
+from cpt.train.data import Loader, RowReader, open_shards
+from cpt.train.metrics import Metrics, truncate_after
+from cpt.train.model import Llama
+from cpt.train.parallelize import parallelize
+from cpt.train.schedule import lr_at
+
+log = logging.getLogger("cpt")
+
+
+class NonFiniteLoss(RuntimeError):
+    """Training diverged; the last good checkpoint is kept untouched."""
+
+
+@dataclass(frozen=True)
+class Paths:
+    manifest: Path
+    base_dir: Path
+    train_dir: Path  # checkpoints/ and metrics.jsonl
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.train_dir / "checkpoints"
+
+
+class StopRequest:
+    """Remembers a SIGUSR1/SIGTERM until the next step boundary."""
+
+    def __init__(self):
+        self.requested = False
+        for sig in (signal.SIGUSR1, signal.SIGTERM):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+
+
+def check_fits(args, cfg: TrainConfig, seq_len: int) -> None:
+    """Refuse a context the model was not built for, or sizes the TP plan cannot split
+    evenly, before any collective starts."""
+    if seq_len > args.max_seq_len:
+        raise launch.LaunchError(f"data.seq_len={seq_len} exceeds the model's max_position_embeddings="
+                                 f"{args.max_seq_len} (config.json); shorten data.seq_len")
+    tp = cfg.parallel["tp"]
+    for what, value in (("num_attention_heads", args.n_heads), ("num_key_value_heads", args.n_kv_heads),
+                        ("data.seq_len (sequence parallel)", seq_len)):
+        if value % tp:
+            raise launch.LaunchError(f"train.parallel.tp={tp} does not divide {what}={value}; pick a tp that does")
+
+
+def build(args, cfg: TrainConfig, seq_len: int, mesh, device: torch.device):
+    """Model (materialized on `device`, weights uninitialized) and its optimizer."""
+    with torch.device("meta"):
+        model = Llama(args, seq_len)
+    parallelize(model, mesh, cfg)
+    model.to_empty(device=device)
+    model.init_buffers()
+    opt = cfg.optimizer
+    optimizer = torch.optim.AdamW(model.parameters(), lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps,
+                                  weight_decay=opt.weight_decay)
+    return model, optimizer
+
+
+def clip_grad_norm(model: torch.nn.Module, max_norm: float) -> torch.Tensor:
+    """Global grad norm over every mesh dim (DTensor norms are partial until reduced)."""
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    norm = torch.nn.utils.get_total_norm(grads)
+    if isinstance(norm, DTensor):
+        norm = norm.full_tensor()
+    torch.nn.utils.clip_grads_with_norm_(model.parameters(), max_norm, norm)
+    return norm
+
+
+def train_step(model, inputs, targets, tp: bool) -> torch.Tensor:
+    """Forward and backward; returns this rank's mean token loss (fp32)."""
+    with loss_parallel() if tp else contextlib.nullcontext():
+        logits = model(inputs)
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
+        loss.backward()
+    return loss.full_tensor() if isinstance(loss, DTensor) else loss
+
+
+def run(cfg: TrainConfig, paths: Paths, *, seq_len: int, until_step: int) -> int:
+    """Train from the newest complete checkpoint to `until_step`; returns the step reached."""
+    ranks = launch.detect()
+    launch.check_mesh(cfg.parallel, ranks.world_size)
+    args = hf.model_args(paths.base_dir)
+    check_fits(args, cfg, seq_len)
+    shards = open_shards(paths.manifest, seq_len=seq_len,
+                         tokenizer_sha256=sha256_file(paths.base_dir / "tokenizer.json"))
+    resume = checkpoint.latest(paths.checkpoints)
+    if resume is None:
+        raise checkpoint.CheckpointError(f"{paths.checkpoints}: no complete checkpoint to start from; step 0 comes "
+                                         "from `python -m cpt.train.import_base` (the train_import rule)")
+    if checkpoint.marker(resume)["step"] > until_step:
+        raise checkpoint.CheckpointError(
+            f"{resume}: is past this segment's last step {until_step}, so the segment cannot end there; "
+            "to retrain from an earlier step, delete the later step-* dirs first")
+    stop = StopRequest()
+    device = launch.init_distributed(ranks)
+    try:
+        return _train(cfg, paths, args, shards, resume, stop, device, seq_len, until_step)
+    finally:
+        dist.destroy_process_group()
+
+
+def _train(cfg, paths, args, shards, resume, stop, device, seq_len, until_step) -> int:
+    mesh = launch.build_mesh(cfg.parallel, device)
+    torch.manual_seed(cfg.seed)
+    model, optimizer = build(args, cfg, seq_len, mesh, device)
+    record = checkpoint.load(resume, model, optimizer)
+    step, position = record["step"], record.get("rows_consumed", 0)
+    rank0 = dist.get_rank() == 0
+    metrics_path = paths.train_dir / "metrics.jsonl"
+    if rank0:
+        truncate_after(metrics_path, step)
+        log.info("resumed from %s (step %d, row %d); training to step %d", resume, step, position, until_step)
+    dp_rank = mesh["dp_replicate"].get_local_rank() * mesh["dp_shard"].size() + mesh["dp_shard"].get_local_rank()
+    dp_size = mesh["dp_replicate"].size() * mesh["dp_shard"].size()
+    loader = Loader(RowReader(shards), local_batch=cfg.local_batch, dp_rank=dp_rank, dp_size=dp_size,
+                    position=position)
+    metrics = Metrics(metrics_path, write=rank0, device=device, n_devices=dist.get_world_size(),
+                      flops_per_token=args.flops_per_token(seq_len), tokens_per_step=loader.global_batch * seq_len,
+                      end_step=until_step, total_steps=cfg.steps, log_interval=cfg.log_interval)
+    tp = mesh["tp"].size() > 1
+    try:
+        while step < until_step:
+            start = time.perf_counter()
+            inputs, targets = next(loader)
+            inputs, targets = inputs.to(device), targets.to(device)
+            data_wait = time.perf_counter() - start
+            step += 1
+            lr = lr_at(step, peak=cfg.optimizer.lr, warmup_steps=cfg.schedule.warmup_steps,
+                       decay_end_step=cfg.schedule.decay_end_step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss = train_step(model, inputs, targets, tp)
+            grad_norm = clip_grad_norm(model, cfg.optimizer.grad_clip)
+            # One small all-reduce carries the loss for logging and any rank's stop request.
+            shared = torch.stack([loss.detach().float(), torch.tensor(float(stop.requested), device=device)])
+            dist.all_reduce(shared)
+            mean_loss, stopping = shared[0].item() / dist.get_world_size(), shared[1].item() > 0
+            if not (math.isfinite(mean_loss) and math.isfinite(grad_norm.item())):
+                raise NonFiniteLoss(f"step {step}: loss {mean_loss} or grad norm {grad_norm.item()} is not finite; "
+                                    f"the last good checkpoint ({checkpoint.latest(paths.checkpoints)}) is kept. "
+                                    "Lower train.optimizer.lr or raise warmup, then resume.")
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            metrics.step(step, loss=mean_loss, lr=lr, grad_norm=grad_norm.item(),
+                         step_time=time.perf_counter() - start, data_wait=data_wait,
+                         tokens_seen=loader.position * seq_len)
+            due = step % cfg.checkpoint.interval == 0 or step % cfg.checkpoint.keep_every == 0
+            if stopping or due or step == until_step:
+                save(cfg, paths, model, optimizer, step, loader.position, seq_len, rank0)
+            if stopping:
+                if rank0:
+                    log.info("stop requested (SIGUSR1/SIGTERM): saved step %d, exiting", step)
+                break
+    finally:
+        loader.close()
+    return step
+
+
+def save(cfg, paths, model, optimizer, step, position, seq_len, rank0) -> None:
+    path = checkpoint.step_dir(paths.checkpoints, step)
+    checkpoint.save(path, model, optimizer, {"step": step, "rows_consumed": position,
+                                             "tokens_seen": position * seq_len,
+                                             "world_size": dist.get_world_size(), "parallel": cfg.parallel})
+    if rank0:
+        deleted = checkpoint.retain(paths.checkpoints, keep_last=cfg.checkpoint.keep_last,
+                                    keep_every=cfg.checkpoint.keep_every, protected=cfg.protected_steps())
+        log.info("saved %s%s", path, f"; removed steps {deleted}" if deleted else "")

@@ -1,0 +1,97 @@
+"""Per-step metrics: one JSON object per logged step (metrics.jsonl) and a log line.
+
+The report stage plots metrics.jsonl; after a resume the lines past the resumed
+step are dropped so a step never appears twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import time
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger("cpt")
+
+# Dense bf16 peak per device (one MI250X GCD is one device), FLOP/s.
+PEAK_FLOPS = {"MI250X": 191.5e12, "A100": 312e12, "H100": 989e12}
+
+
+def peak_flops(device: torch.device) -> float | None:
+    """The device's bf16 peak, or None where no figure is known (CPU): MFU is then null."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peak for key, peak in PEAK_FLOPS.items() if key in name), None)
+
+
+def memory_peak_gb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 1e9
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # KiB on Linux
+
+
+def truncate_after(path: Path, step: int) -> None:
+    """Drop records of steps after `step` (written by a run that died before its next checkpoint)."""
+    if not path.exists():
+        return
+    lines = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in lines))
+
+
+class Metrics:
+    """Accumulates step timings between log points; only rank 0 writes."""
+
+    def __init__(self, path: Path, *, write: bool, device: torch.device, n_devices: int, flops_per_token: float,
+                 tokens_per_step: int, end_step: int, total_steps: int, log_interval: int):
+        self.path, self.write, self.device, self.n_devices = path, write, device, n_devices
+        self.flops_per_token, self.tokens_per_step = flops_per_token, tokens_per_step
+        self.end_step, self.total_steps, self.log_interval = end_step, total_steps, log_interval
+        self.peak = peak_flops(device)
+        self._steps, self._time, self._wait = 0, 0.0, 0.0
+        self._start = time.monotonic()
+        self._start_step: int | None = None
+
+    def step(self, step: int, *, loss: float, lr: float, grad_norm: float, step_time: float, data_wait: float,
+             tokens_seen: int) -> None:
+        if self._start_step is None:
+            self._start_step = step - 1
+        self._steps, self._time, self._wait = self._steps + 1, self._time + step_time, self._wait + data_wait
+        if step % self.log_interval and step != self.end_step:
+            return
+        step_time, data_wait = self._time / self._steps, self._wait / self._steps
+        self._steps, self._time, self._wait = 0, 0.0, 0.0
+        tokens_per_s = self.tokens_per_step / step_time
+        per_device = tokens_per_s / self.n_devices
+        record = {
+            "step": step, "loss": loss, "lr": lr, "grad_norm": grad_norm,
+            "step_time_s": step_time, "data_wait_s": data_wait,
+            "tokens_per_s": tokens_per_s, "tokens_per_s_per_device": per_device,
+            "mfu": per_device * self.flops_per_token / self.peak if self.peak else None,
+            "tokens_seen": tokens_seen, "memory_peak_gb": memory_peak_gb(self.device),
+        }
+        if not self.write:
+            return
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        log.info(self.line(record))
+
+    def line(self, r: dict) -> str:
+        rate = (r["step"] - self._start_step) / max(time.monotonic() - self._start, 1e-9)
+
+        def eta(target: int) -> str:
+            return _duration((target - r["step"]) / rate) if rate > 0 else "?"
+        mfu = f" | mfu {100 * r['mfu']:.1f}%" if r["mfu"] is not None else ""
+        return (f"step {r['step']}/{self.total_steps} | loss {r['loss']:.4f} | lr {r['lr']:.3g} | "
+                f"gnorm {r['grad_norm']:.3f} | {r['tokens_per_s']:,.0f} tok/s "
+                f"({r['tokens_per_s_per_device']:,.0f}/device){mfu} | step {r['step_time_s']:.3f}s "
+                f"(data {r['data_wait_s']:.3f}s) | mem {r['memory_peak_gb']:.1f} GB | "
+                f"ETA segment {eta(self.end_step)}, run {eta(self.total_steps)}")
+
+
+def _duration(seconds: float) -> str:
+    h, rest = divmod(int(seconds), 3600)
+    return f"{h}h{rest // 60:02d}m" if h else f"{rest // 60}m{rest % 60:02d}s"

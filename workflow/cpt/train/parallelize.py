@@ -1,0 +1,93 @@
+"""The parallel recipe, in the one order that works on torch 2.13 (DESIGN.md traps):
+
+    tensor parallel (+ sequence parallel) -> compile each block in place
+    -> activation checkpointing -> FSDP2 (HSDP) per block and root
+
+Each step is a small function switched by the train config; the model file
+knows nothing of this.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
+from torch.distributed.device_mesh import DeviceMesh
+from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+from torch.distributed.tensor import Replicate, Shard
+from torch.distributed.tensor.parallel import (ColwiseParallel, PrepareModuleInput, RowwiseParallel,
+                                               SequenceParallel, parallelize_module)
+
+from cpt.train.model import Llama
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def parallelize(model: Llama, mesh: DeviceMesh, cfg) -> Llama:
+    """Apply the whole recipe to `model` (on meta or a device) and return it."""
+    if mesh["tp"].size() > 1:
+        apply_tp(model, mesh["tp"], loss_parallel=True)
+    if cfg.compile:
+        apply_compile(model)
+    if cfg.activation_checkpointing == "full":
+        apply_ac(model)
+    dp_mesh, param_dtype = mesh["dp_replicate", "dp_shard"], DTYPES[cfg.param_dtype]
+    # With one DP rank and fp32 compute FSDP would only copy parameters and gradients each step.
+    if dp_mesh.size() > 1 or param_dtype != torch.float32:
+        apply_fsdp(model, dp_mesh, param_dtype=param_dtype, reduce_dtype=DTYPES[cfg.reduce_dtype])
+    return model
+
+
+def apply_tp(model: Llama, tp_mesh: DeviceMesh, *, loss_parallel: bool) -> None:
+    """Megatron-style TP with sequence parallel: the residual stream is sharded on the
+    sequence between blocks, so every parameter (norms included) lives on the TP mesh
+    and one global grad-norm covers them all.
+    """
+    parallelize_module(model, tp_mesh, {
+        "embed_tokens": RowwiseParallel(input_layouts=Replicate(), output_layouts=Shard(1)),
+        "norm": SequenceParallel(),
+        # Logits stay vocab-sharded under loss_parallel; the loss never gathers them.
+        "lm_head": ColwiseParallel(input_layouts=Shard(1),
+                                   output_layouts=Shard(-1) if loss_parallel else Replicate(),
+                                   use_local_output=not loss_parallel),
+    })
+    for block in model.layers.values():
+        parallelize_module(block, tp_mesh, {
+            "input_layernorm": SequenceParallel(),
+            "self_attn": PrepareModuleInput(input_layouts=(Shard(1), None), desired_input_layouts=(Replicate(), None)),
+            "self_attn.q_proj": ColwiseParallel(),
+            "self_attn.k_proj": ColwiseParallel(),
+            "self_attn.v_proj": ColwiseParallel(),
+            "self_attn.o_proj": RowwiseParallel(output_layouts=Shard(1)),
+            "post_attention_layernorm": SequenceParallel(),
+            "mlp": PrepareModuleInput(input_layouts=(Shard(1),), desired_input_layouts=(Replicate(),)),
+            "mlp.gate_proj": ColwiseParallel(),
+            "mlp.up_proj": ColwiseParallel(),
+            "mlp.down_proj": RowwiseParallel(output_layouts=Shard(1)),
+        })
+    # Trap: a TP embedding output fed straight into compiled TP blocks gets silently
+    # wrong gradients in torch 2.13; a clone breaks the aliasing that triggers it.
+    model.embed_tokens.register_forward_hook(lambda module, args, out: out.clone())
+
+
+def apply_compile(model: Llama) -> None:
+    """Compile each block in place: keeps state-dict names free of `_orig_mod.` and must
+    precede checkpoint wrapping (wrapping first crashes with TP)."""
+    for block in model.layers.values():
+        block.compile(fullgraph=True)
+
+
+def apply_ac(model: Llama) -> None:
+    """Full activation checkpointing: each block recomputes its forward in backward."""
+    for name, block in list(model.layers.items()):
+        model.layers[name] = checkpoint_wrapper(block, preserve_rng_state=False)
+
+
+def apply_fsdp(model: nn.Module, dp_mesh: DeviceMesh, *, param_dtype: torch.dtype, reduce_dtype: torch.dtype) -> None:
+    """FSDP2 per block then root; a 2-D (replicate, shard) mesh makes it HSDP."""
+    policy = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=reduce_dtype)
+    blocks = list(model.layers.values())
+    for i, block in enumerate(blocks):
+        # The last block's params are needed again at once by backward: keep them.
+        fully_shard(block, mesh=dp_mesh, mp_policy=policy, reshard_after_forward=i < len(blocks) - 1)
+    fully_shard(model, mesh=dp_mesh, mp_policy=policy)
