@@ -2,7 +2,7 @@
 torch.load of the same model and AdamW state, single process, same disk.
 Target: each ratio <= 1.5.
 
-    python -P benchmarks/checkpoint_io.py [--dim 1024 --layers 8 --vocab 32000 --repeats 3]
+    python benchmarks/checkpoint_io.py [--dim 1024 --layers 8 --vocab 32000 --repeats 3]
 """
 
 import argparse

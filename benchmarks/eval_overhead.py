@@ -4,9 +4,8 @@ Both sides run as fresh processes, as a Snakemake job does (interpreter start,
 imports, lm-eval's task index, model load, the evaluation); they alternate so
 drift hits both alike, and the medians of wall and CPU time are compared. Target: <= 1.05.
 
-    python -P benchmarks/eval_overhead.py --model-dir demo/model [--task cpt_demo_arith] [--repeats 3]
+    python benchmarks/eval_overhead.py --model-dir demo/model [--task cpt_demo_arith] [--repeats 3]
 
-(-P: benchmarks/tokenize.py would otherwise shadow the standard library's tokenize.)
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ rows one DP rank consumes per second in the reference run. Target: >= 100x.
 The consumption side is local_batch rows (config.yaml: 21) per step of --step-time
 seconds (config.yaml's estimate: ~23 s on Frontier).
 
-    python -P benchmarks/loader.py [--seq-len 8192 --rows 4096 --local-batch 21 --step-time 23]
+    python benchmarks/loader.py [--seq-len 8192 --rows 4096 --local-batch 21 --step-time 23]
 """
 
 import argparse

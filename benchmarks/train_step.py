@@ -7,7 +7,7 @@ The bare loop runs before and after the trainer; the fastest step of each side i
 compared (robust to other jobs sharing the cores), medians are shown too.
 Target: trainer / bare <= 1.03.
 
-    python -P benchmarks/train_step.py [--dim 256 --layers 4 --seq-len 256 --batch 8 --steps 30]
+    python benchmarks/train_step.py [--dim 256 --layers 4 --seq-len 256 --batch 8 --steps 30]
 """
 
 import argparse
