@@ -29,7 +29,7 @@ rule data:
 rule train:
     """The whole chain of training segments, up to the final step's checkpoint."""
     input:
-        final_checkpoint(),
+        segment_checkpoints(),
 
 
 rule evaluate:

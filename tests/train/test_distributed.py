@@ -163,11 +163,9 @@ def test_bad_inputs_fail_before_training(tmp_path, model_dir, manifest, monkeypa
         loop.run(config(tp=2), paths, seq_len=h.SEQ_LEN + 1, until_step=1)
     with pytest.raises(ManifestError, match="seq_len"):
         loop.run(config(dp_shard=2), paths, seq_len=2 * h.SEQ_LEN, until_step=1)
+    # a later segment's checkpoint is no place to start this one from
     (checkpoint.step_dir(tmp_path / "checkpoints", 2) / checkpoint.MARKER).parent.mkdir()
     (checkpoint.step_dir(tmp_path / "checkpoints", 2) / checkpoint.MARKER).write_text('{"step": 2}')
-    with pytest.raises(checkpoint.CheckpointError, match="past this segment's last step 1"):
-        loop.run(config(dp_shard=2), paths, seq_len=h.SEQ_LEN, until_step=1)
-    shutil.rmtree(checkpoint.step_dir(tmp_path / "checkpoints", 2))
     (checkpoint.step_dir(tmp_path / "checkpoints", 0) / checkpoint.MARKER).unlink()
-    with pytest.raises(checkpoint.CheckpointError, match="no complete checkpoint"):
+    with pytest.raises(checkpoint.CheckpointError, match="no complete checkpoint up to step 1"):
         loop.run(config(dp_shard=2), paths, seq_len=h.SEQ_LEN, until_step=1)

@@ -2,6 +2,8 @@
 the real snakemake (torchrun, 2 gloo ranks), on a pre-made manifest."""
 
 import json
+import re
+import shutil
 
 import pytest
 import yaml
@@ -30,3 +32,13 @@ def test_segment_chain_runs_and_keeps_segment_ends(tmp_path):
     metrics = (work / "results" / "chain" / "train" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in metrics] == [1, 2, 3, 4, 5]
     assert "Nothing to be done" in snakemake(work, *args, "-n").stdout
+    # deleting one segment's checkpoint reruns the chain from there: segments 4 and 5, not 2
+    shutil.rmtree(checkpoints / "step-00000004")
+    plan = snakemake(work, *args, "-n").stdout
+    planned = set(re.findall(r"output: \S+/step-(\d+)/complete\.json", plan))
+    assert planned == {"00000004", "00000005"}, plan[-2000:]
+    snakemake(work, *args)
+    assert checkpoint.complete_steps(checkpoints) == [0, 2, 4, 5]
+    rerun = (work / "results" / "chain" / "train" / "metrics.jsonl").read_text().splitlines()
+    # resumed from step 2: the log's later lines were replaced by the same losses (exact resume)
+    assert [json.loads(line)["loss"] for line in rerun] == [json.loads(line)["loss"] for line in metrics]

@@ -18,8 +18,10 @@ def checkpoint_marker(step):
     return f"{TRAIN_DIR}/checkpoints/step-{step:08d}/complete.json"
 
 
-def final_checkpoint():
-    return checkpoint_marker(TRAIN["steps"])
+def segment_checkpoints():
+    """Every segment's end: asking for all of them (not just the last) makes a deleted
+    segment checkpoint rerun that segment and, through the chain, all later ones."""
+    return [checkpoint_marker(end) for end in SEGMENT_ENDS]
 
 
 def previous_segment(wildcards):

@@ -60,9 +60,11 @@ def complete_steps(root: str | Path) -> list[int]:
     return sorted(s for s in steps if marker(step_dir(root, s)) is not None)
 
 
-def latest(root: str | Path) -> Path | None:
-    """The newest complete checkpoint under `root` (incomplete ones are skipped)."""
-    steps = complete_steps(root)
+def latest(root: str | Path, at_most: int | None = None) -> Path | None:
+    """The newest complete checkpoint under `root` (incomplete ones are skipped), optionally
+    no later than step `at_most`: a rerun segment restarts before its end even when later
+    segments' checkpoints are still there (Snakemake reruns those next)."""
+    steps = [s for s in complete_steps(root) if at_most is None or s <= at_most]
     return step_dir(root, steps[-1]) if steps else None
 
 

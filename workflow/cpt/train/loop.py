@@ -113,14 +113,11 @@ def run(cfg: TrainConfig, paths: Paths, *, seq_len: int, until_step: int) -> int
     check_fits(args, cfg, seq_len)
     shards = open_shards(paths.manifest, seq_len=seq_len,
                          tokenizer_sha256=sha256_file(paths.base_dir / "tokenizer.json"))
-    resume = checkpoint.latest(paths.checkpoints)
+    resume = checkpoint.latest(paths.checkpoints, at_most=until_step)
     if resume is None:
-        raise checkpoint.CheckpointError(f"{paths.checkpoints}: no complete checkpoint to start from; step 0 comes "
-                                         "from `python -m cpt.train.import_base` (the train_import rule)")
-    if checkpoint.marker(resume)["step"] > until_step:
-        raise checkpoint.CheckpointError(
-            f"{resume}: is past this segment's last step {until_step}, so the segment cannot end there; "
-            "to retrain from an earlier step, delete the later step-* dirs first")
+        raise checkpoint.CheckpointError(f"{paths.checkpoints}: no complete checkpoint up to step {until_step} to "
+                                         "start from; step 0 comes from `python -m cpt.train.import_base` (the "
+                                         "train_import rule)")
     stop = StopRequest()
     device = launch.init_distributed(ranks)
     try:
