@@ -151,12 +151,26 @@ def wait_idle(state: Path, timeout: float) -> None:
     raise ClusterError(f"nodes not idle after {timeout} s (sinfo: {states.strip()!r}); see {state}/*.log")
 
 
+def cancel_jobs(timeout: float = 15) -> None:
+    """Cancel every job of the cluster and wait for them: a job's slurmstepd and ranks would
+    outlive the daemons (and hold ports) if the cluster stopped under them."""
+    ids = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True).stdout.split()
+    if not ids:
+        return
+    subprocess.run(["scancel", "--full", *ids], capture_output=True)
+    deadline = time.time() + timeout
+    while time.time() < deadline and subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout.strip():
+        time.sleep(0.5)
+
+
 def down(state: Path = STATE) -> None:
     """Stop the daemons `up` recorded (slurmd, slurmctld, then munged if it started it), and
     remove the slurm.conf it wrote for them."""
+    record = state / "started.json"
+    if record.exists():
+        cancel_jobs()
     if CONF.exists() and CONF.read_text().startswith(f"{MARKER}; state in {state}\n"):
         CONF.unlink()
-    record = state / "started.json"
     if not record.exists():
         return
     started = json.loads(record.read_text())

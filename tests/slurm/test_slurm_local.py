@@ -3,8 +3,10 @@ every non-local job through sbatch, grouped as on Frontier; and where the time-l
 signal lands, which decides the training segment's `--signal` flag."""
 
 import json
+import os
 import re
 import subprocess
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -73,6 +75,50 @@ SIGNAL_JOB = """#!/bin/sh
 srun -n1 bash -c 'trap "echo rank-got-USR1; exit 0" USR1; for i in $(seq 90); do sleep 1; done; echo rank-not-signalled'
 echo batch-script-finished
 """
+
+
+def running_segment(min_seconds: int) -> str | None:
+    """The Slurm id of a training segment that has run at least `min_seconds`, if any."""
+    queue = subprocess.run(["squeue", "-h", "-o", "%i|%k|%T|%M"], capture_output=True, text=True).stdout
+    for line in queue.splitlines():
+        job_id, comment, state, elapsed = line.split("|")
+        seconds = sum(int(x) * 60 ** i for i, x in enumerate(reversed(elapsed.split(":"))))
+        if "train_segment" in comment and state == "RUNNING" and seconds >= min_seconds:
+            return job_id
+    return None
+
+
+def test_demo_trains_evaluates_and_reports_through_sbatch(slurm_cluster, demo_workdir):
+    """Both training segments run as sbatch jobs with srun'd gloo ranks on the two fake nodes;
+    the first gets USR1 mid-segment (as from --signal), saves, exits 0 without its marker and
+    is run again, resuming where it stopped; then eval jobs and the report."""
+    env_args = ["report", "--profile", "profiles/slurm-local", "--configfile", "configs/demo.yaml",
+                "configs/slurm-local.yaml"]
+    # The fake nodes' names (n1, n2) do not resolve; real nodes' do, so only here the ranks are
+    # told where rank 0 listens (jobs inherit the submitting environment).
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "MASTER_ADDR": "127.0.0.1"}
+    run = subprocess.Popen([sys.executable, "-m", "snakemake", *env_args], cwd=demo_workdir, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    signalled, deadline = None, time.time() + 600
+    while signalled is None and run.poll() is None and time.time() < deadline:
+        signalled = running_segment(min_seconds=15)
+        time.sleep(1)
+    assert signalled, "no training segment ran"
+    subprocess.run(["scancel", "--signal=USR1", signalled], check=True)  # to the job's steps, like --signal
+    out, _ = run.communicate(timeout=max(deadline - time.time(), 1))
+    assert run.returncode == 0, out[-4000:]
+
+    run_dir = demo_workdir / "results/demo"
+    # the stopped segment's rerun (its log is the last attempt's) resumed mid-segment
+    log = (run_dir / "logs/train/step-00000150.log").read_text()
+    resumed = [int(m) for m in re.findall(r"resumed from \S+ \(step (\d+),", log)]
+    assert resumed and 0 < resumed[0] < 150, log[-3000:]
+    steps = [json.loads(line)["step"] for line in (run_dir / "train/metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(10, 301, 10))
+    jobs = job_logs(demo_workdir)
+    assert int(signalled) in jobs["rule_train_segment"] and len(jobs["rule_train_segment"]) >= 2
+    assert len(jobs["rule_eval_task"]) == 6 and len(jobs["rule_eval_export"]) == 2
+    assert "| 300 |" in (run_dir / "report/results.md").read_text()
 
 
 def test_time_limit_signal_reaches_the_ranks_only_without_b(slurm_cluster, tmp_path):
