@@ -4,11 +4,11 @@ model.safetensors, tokenizer.json with Llama-3's BOS/EOS tokens."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+
+from cpt.atomic import atomic_dir
 
 BOS, EOS = "<|begin_of_text|>", "<|end_of_text|>"
 
@@ -42,12 +42,6 @@ def save_base_model(out: Path, tokenizer: Tokenizer, seed: int = 0) -> None:
                          eos_token_id=tokenizer.token_to_id(EOS), **TINY_LLAMA)
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config).to(torch.float32)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
+    with atomic_dir(out) as tmp:
         model.save_pretrained(tmp)
         PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token=BOS, eos_token=EOS).save_pretrained(tmp)
-        shutil.rmtree(out, ignore_errors=True)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)

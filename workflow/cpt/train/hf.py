@@ -8,13 +8,13 @@ config, tokenizer and generation files) that transformers loads as is.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from cpt.atomic import atomic_dir
 from cpt.train.model import ModelArgs
 
 HF_PREFIX = "model."
@@ -73,21 +73,6 @@ def check_state_dict(state: dict[str, torch.Tensor], expected: dict[str, torch.S
                          f"(missing {missing[:4]}, unexpected {extra[:4]}, shape mismatches {shapes[:4]})")
 
 
-def _atomic_dir(out: Path):
-    """A temporary sibling dir and a function that moves it onto `out` (replacing it)."""
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-
-    def commit() -> None:
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            os.replace(out, old)
-            shutil.rmtree(old)
-        os.replace(tmp, out)
-    return tmp, commit
-
-
 def export_hf(state: dict[str, torch.Tensor], base_dir: str | Path, out: str | Path) -> Path:
     """Write native weights as a HF dir next to copies of the base dir's non-weight files.
 
@@ -97,8 +82,7 @@ def export_hf(state: dict[str, torch.Tensor], base_dir: str | Path, out: str | P
     base, out = Path(base_dir), Path(out)
     config = hf_config(base)
     dtype = DTYPES.get(config.get("dtype") or config.get("torch_dtype") or "float32", torch.float32)
-    tmp, commit = _atomic_dir(out)
-    try:
+    with atomic_dir(out) as tmp:
         for file in base.iterdir():
             if file.is_file() and not any(file.match(p) for p in WEIGHT_FILES):
                 shutil.copy2(file, tmp / file.name)
@@ -109,9 +93,6 @@ def export_hf(state: dict[str, torch.Tensor], base_dir: str | Path, out: str | P
         tensors = {to_hf(k): v.to(dtype).contiguous() for k, v in state.items()
                    if not (tied and k == "lm_head.weight")}
         save_file(tensors, tmp / "model.safetensors", metadata={"format": "pt"})
-        commit()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
