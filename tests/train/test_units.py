@@ -88,6 +88,7 @@ def test_config_segments_and_errors(tmp_path):
     cfg = TrainConfig.from_dict({"steps": 500_000, "steps_per_segment": 3500, "local_batch": 21})
     assert cfg.segments == 143 and cfg.segment_end(143) == 500_000 and cfg.segment_end(1) == 3500
     assert {0, 3500, 500_000} <= cfg.protected_steps()
+    assert cfg.segment_ends()[:2] == [3500, 7000] and cfg.segment_ends()[-1] == 500_000
     with pytest.raises(ValueError, match="unknown keys \\['stpes'\\]"):
         TrainConfig.from_dict({"stpes": 1, "steps": 1, "steps_per_segment": 1, "local_batch": 1})
     with pytest.raises(ValueError, match="train.optimizer"):

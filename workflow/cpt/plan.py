@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from cpt import cluster
-from cpt.settings import ConfigError, normalized_weights
+from cpt.settings import ConfigError, global_batch_rows, normalized_weights
 
 GB = 1e9
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
@@ -31,8 +31,7 @@ TRAIN_RULE = "train_segment"
 
 def tokens_per_step(config: dict) -> int:
     """Sequences of all DP ranks x context: 64 x 21 x 8192 = 11,010,048 for the reference run."""
-    par = config["train"]["parallel"]
-    return par["dp_replicate"] * par["dp_shard"] * config["train"]["local_batch"] * config["data"]["seq_len"]
+    return global_batch_rows(config) * config["data"]["seq_len"]
 
 
 def source_sizes(config: dict, manifest: dict | None) -> tuple[dict[str, dict], str]:

@@ -59,11 +59,16 @@ def normalized_weights(sources: dict[str, dict]) -> dict[str, float]:
     return {name: source["weight"] / total for name, source in sources.items()}
 
 
+def global_batch_rows(config: dict) -> int:
+    """Sequences per optimizer step: local batch x every data-parallel rank (TP ranks share rows)."""
+    train = config["train"]
+    return train["local_batch"] * train["parallel"]["dp_replicate"] * train["parallel"]["dp_shard"]
+
+
 def load(config: dict) -> Settings:
     train, mix = config["train"], config["data"]["mix"]
-    parallel = train["parallel"]
-    global_batch_rows = train["local_batch"] * parallel["dp_replicate"] * parallel["dp_shard"]
-    rows_needed = train["steps"] * global_batch_rows
+    batch_rows = global_batch_rows(config)
+    rows_needed = train["steps"] * batch_rows
     rows_to_mix = math.ceil(rows_needed * (1 + mix["margin"]))
     if mix["max_tokens"] is not None:
         rows_to_mix = min(rows_to_mix, mix["max_tokens"] // (config["data"]["seq_len"] + 1))
@@ -74,7 +79,7 @@ def load(config: dict) -> Settings:
         config=config,
         run_dir=f"{config['results_dir']}/{config['run']}",
         weights=normalized_weights(config["data"]["sources"]),
-        global_batch_rows=global_batch_rows,
+        global_batch_rows=batch_rows,
         rows_needed=rows_needed,
         rows_to_mix=rows_to_mix,
         mixed_shards=math.ceil(rows_to_mix / mix["rows_per_shard"]),

@@ -10,7 +10,7 @@ from cpt.train.config import TrainConfig
 TRAIN = config["train"]
 TRAIN_DIR = f"{RUN_DIR}/train"
 TRAIN_WORLD = math.prod(TRAIN["parallel"].values())
-SEGMENT_ENDS = [TrainConfig.from_dict(TRAIN).segment_end(k) for k in range(1, TrainConfig.from_dict(TRAIN).segments + 1)]
+SEGMENT_ENDS = TrainConfig.from_dict(TRAIN).segment_ends()
 
 
 def checkpoint_marker(step):

@@ -77,9 +77,13 @@ class TrainConfig:
     def segments(self) -> int:
         return -(-self.steps // self.steps_per_segment)
 
+    def segment_ends(self) -> list[int]:
+        """The last step of every segment, in order: the training chain's Snakemake outputs."""
+        return [self.segment_end(k) for k in range(1, self.segments + 1)]
+
     def protected_steps(self) -> set[int]:
         """Steps retention never deletes: step 0 and every segment end (Snakemake outputs)."""
-        return {0} | {self.segment_end(k) for k in range(1, self.segments + 1)}
+        return {0, *self.segment_ends()}
 
 
 def load_train_config(text_or_path: str) -> TrainConfig:
