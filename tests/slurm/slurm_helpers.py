@@ -7,7 +7,9 @@ FULL_RUN = "results/llama31-8b-cpt"
 # sbatch records its arguments, one per line, then refuses the job: the test reads what
 # the real plugin would have submitted, without a cluster and without waiting on one.
 FAKES = {
-    "sbatch": 'n=$(ls "$FAKE_SLURM_LOG" | wc -l)\nprintf "%s\\n" "$@" > "$FAKE_SLURM_LOG/sbatch.$n.args"\n'
+    # named by time and pid: the plugin may submit from several threads at once, and a
+    # count of files taken before writing gave two calls the same name (one was lost)
+    "sbatch": 'printf "%s\\n" "$@" > "$FAKE_SLURM_LOG/sbatch.$(date +%s%N).$$.args"\n'
               'echo "fake sbatch: recorded" >&2\nexit 1\n',
     "sacctmgr": 'echo "${CPT_ACCOUNT:-}"\n',   # the plugin validates -A against the user's accounts
     "squeue": "exit 0\n",
