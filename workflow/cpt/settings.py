@@ -84,3 +84,15 @@ def load(config: dict) -> Settings:
         rows_to_mix=rows_to_mix,
         mixed_shards=math.ceil(rows_to_mix / mix["rows_per_shard"]),
     )
+
+
+def load_config(paths: list[str]) -> dict:
+    """config.yaml overlaid by later files, validated with defaults, as Snakemake does it."""
+    import yaml
+    from snakemake.utils import update_config, validate
+
+    config: dict = {}
+    for path in paths:
+        update_config(config, yaml.safe_load(Path(path).read_text()) or {})
+    validate(config, str(Path(__file__).parents[1] / "schemas" / "config.schema.yaml"))
+    return config

@@ -1,0 +1,22 @@
+"""The run planner: what a config costs before a node-hour is spent.
+
+Tokens per step and in total, tokens and epochs per source under the mix, steps
+that fit in one job, segments, node- and GCD-hours, calendar time for a queue
+wait, memory per GCD against its HBM, and the queue-policy check of the training
+request (a violation is an error, before anything is submitted).
+
+Measured figures replace config estimates when they exist: source sizes from a
+mix manifest, seconds per step from an earlier run's metrics.jsonl, the model
+shape from the base model's config.json.
+
+    python -m cpt.plan config.yaml [configs/demo.yaml ...] [--queue-wait-hours H] [--json out.json]
+"""
+
+from cpt.plan.make import make_plan, render, warnings
+from cpt.plan.memory import memory_per_gcd, model_shape, param_counts
+from cpt.plan.schedule import schedule, seconds_per_step
+from cpt.plan.sources import mix_usage, source_sizes, tokens_per_step
+from cpt.settings import load_config
+
+__all__ = ["load_config", "make_plan", "memory_per_gcd", "mix_usage", "model_shape", "param_counts",
+           "render", "schedule", "seconds_per_step", "source_sizes", "tokens_per_step", "warnings"]

@@ -1,0 +1,43 @@
+"""python -m cpt.plan: print the plan of a config (and write it as JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from cpt.plan import __doc__ as PLAN_DOC
+from cpt.plan.make import make_plan, render, warnings
+from cpt.settings import ConfigError, load_config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cpt.plan", description=PLAN_DOC.split("\n")[0])
+    parser.add_argument("configs", nargs="*", default=["config.yaml"], help="config.yaml, then overlays")
+    parser.add_argument("--config-json", help="the effective config as JSON (the plan rule passes it)")
+    parser.add_argument("--manifest", type=Path, help="a finished mix's manifest.json (default: the run's, if any)")
+    parser.add_argument("--metrics", type=Path, help="an earlier run's metrics.jsonl (default: the run's, if any)")
+    parser.add_argument("--queue-wait-hours", type=float)
+    parser.add_argument("--json", type=Path, help="also write the plan as JSON here")
+    args = parser.parse_args(argv)
+    config = json.loads(args.config_json) if args.config_json else load_config(args.configs)
+    run_dir = Path(config["results_dir"]) / config["run"]
+    manifest_path = args.manifest or run_dir / "data" / "manifest.json"
+    try:
+        plan = make_plan(config, manifest=json.loads(manifest_path.read_text()) if manifest_path.exists() else None,
+                         metrics=args.metrics or run_dir / "train" / "metrics.jsonl",
+                         queue_wait_hours=args.queue_wait_hours)
+    except ConfigError as e:
+        print(f"plan: error: {e}", file=sys.stderr)
+        return 1
+    print(render(plan))
+    for warning in warnings(plan, config):
+        print(f"plan: warning: {warning}", file=sys.stderr)
+    if args.json:
+        args.json.write_text(json.dumps(plan, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""The training chain on its Slurm request: step time, segments, node-hours, calendar time."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+
+from cpt import cluster
+
+TRAIN_RULE = "train_segment"
+
+
+def seconds_per_step(config: dict, metrics: Path | None) -> tuple[float, str]:
+    """Median step time of an earlier run's metrics.jsonl (first record, with compile, dropped), else config."""
+    if metrics is not None and metrics.exists():
+        times = [json.loads(line)["step_time_s"] for line in metrics.read_text().splitlines() if line.strip()]
+        if len(times) > 1:
+            return statistics.median(times[1:]), f"measured ({metrics}, {len(times) - 1} records)"
+    return config["slurm"]["planner"]["seconds_per_step"], "config (slurm.planner.seconds_per_step)"
+
+
+def schedule(config: dict, step_seconds: float, queue_wait_hours: float) -> dict:
+    """Segments, node- and GCD-hours and calendar time of the training chain on its request."""
+    train, planner = config["train"], config["slurm"]["planner"]
+    par = train["parallel"]
+    tasks = par["dp_replicate"] * par["dp_shard"] * par["tp"]
+    req = cluster.request(config, TRAIN_RULE, tasks)
+    cluster.check_policy(config, TRAIN_RULE, req)
+    usable_s = req["hours"] * 3600 - planner["segment_overhead_minutes"] * 60
+    segment_hours = (train["steps_per_segment"] * step_seconds) / 3600 + planner["segment_overhead_minutes"] / 60
+    segments = math.ceil(train["steps"] / train["steps_per_segment"])
+    run_hours = train["steps"] * step_seconds / 3600 + segments * planner["segment_overhead_minutes"] / 60
+    gcds_per_node = config["slurm"]["node"]["gcds"]
+    return {
+        "tasks": tasks, "nodes": req["nodes"], "partition": req["partition"], "hours": req["hours"],
+        "policy_limit_hours": cluster.walltime_limit(config["slurm"]["partitions"], req["partition"], req["nodes"]),
+        "steps_fitting_one_job": int(usable_s // step_seconds),
+        "segment_hours": segment_hours, "segments": segments,
+        "node_hours": run_hours * req["nodes"], "gcd_hours": run_hours * req["nodes"] * gcds_per_node,
+        "calendar_days": (run_hours + segments * queue_wait_hours) / 24,
+    }
