@@ -1,0 +1,48 @@
+"""Config digests: layout and operational edits keep the training digest; result-changing edits move it."""
+
+import copy
+from pathlib import Path
+
+import pytest
+from cpt.digest import config_digest, training_digest
+from cpt.settings import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def config() -> dict:
+    return load_config([str(ROOT / "config.yaml")])
+
+
+def edited(config: dict, dotted: str, value) -> dict:
+    config = copy.deepcopy(config)
+    *parents, last = dotted.split(".")
+    node = config
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    return config
+
+
+@pytest.mark.parametrize("key,value", [
+    ("train.log_interval", 7), ("train.resubmits", 9), ("train.checkpoint.keep_last", 5),
+    ("train.compile", False), ("train.parallel.tp", 4), ("eval.batch_size", 4), ("train.steps", 600000),
+])
+def test_how_edits_keep_the_training_digest(config, key, value):
+    changed = edited(config, key, value)
+    assert training_digest(changed) == training_digest(config)
+    assert config_digest(changed) != config_digest(config)
+
+
+@pytest.mark.parametrize("key,value", [
+    ("train.optimizer.lr", 1e-5), ("train.seed", 1), ("data.seq_len", 4096), ("train.local_batch", 20),
+    ("train.parallel.dp_shard", 16), ("data.mix.seed", 7), ("train.param_dtype", "float32"),
+])
+def test_what_edits_change_the_training_digest(config, key, value):
+    assert training_digest(edited(config, key, value)) != training_digest(config)
+
+
+def test_mesh_change_that_keeps_the_global_batch_keeps_the_digest(config):
+    swapped = edited(edited(config, "train.parallel.dp_shard", 64), "train.parallel.dp_replicate", 1)
+    assert training_digest(swapped) == training_digest(config)

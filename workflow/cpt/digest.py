@@ -1,0 +1,55 @@
+"""Two fingerprints of a config: what training computes, and the whole config.
+
+`training_digest` covers only the keys that change what training computes (model,
+data and mix, batch, seed, dtypes, optimizer, schedule); layout and speed settings
+(mesh, compile, activation checkpointing, resources), operational settings
+(logging, retries, retention) and the other stages' keys leave it unchanged.
+Checkpoints record it, so a resumed chain can tell an edit that changes results
+from one that does not. `config_digest` covers everything: the report, the status
+view and published model cards cite it to name the exact config of a run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from cpt.settings import global_batch_rows
+
+# Dotted paths of the keys that change what training computes; everything else is "how".
+TRAINING_KEYS = (
+    "model.hub.repo_id", "model.hub.revision",
+    "data.seq_len", "data.mix.seed", "data.mix.weighting", "data.sources",
+    "train.seed", "train.param_dtype", "train.reduce_dtype", "train.optimizer", "train.schedule",
+)
+
+
+def _lookup(config: dict, dotted: str):
+    node = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def training_keys(config: dict) -> dict:
+    """The training-relevant values, by dotted key (absent keys read as None). The batch
+    enters as global rows per step: a mesh change that keeps it changes how, not what."""
+    return {**{key: _lookup(config, key) for key in TRAINING_KEYS},
+            "train.global_batch_rows": global_batch_rows(config)}
+
+
+def _digest(value) -> str:
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def training_digest(config: dict) -> str:
+    """16 hex digits over `training_keys(config)`."""
+    return _digest(training_keys(config))
+
+
+def config_digest(config: dict) -> str:
+    """16 hex digits over the whole (validated, defaults-filled) config."""
+    return _digest(config)
