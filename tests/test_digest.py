@@ -28,6 +28,7 @@ def edited(config: dict, dotted: str, value) -> dict:
 @pytest.mark.parametrize("key,value", [
     ("train.log_interval", 7), ("train.resubmits", 9), ("train.checkpoint.keep_last", 5),
     ("train.compile", False), ("train.parallel.tp", 4), ("eval.batch_size", 4), ("train.steps", 600000),
+    ("train.continue_from", 3500), ("train.chain", {"poll_seconds": 5}), ("slurm.resources.train_segment.hours", 12),
 ])
 def test_how_edits_keep_the_training_digest(config, key, value):
     changed = edited(config, key, value)
@@ -38,6 +39,7 @@ def test_how_edits_keep_the_training_digest(config, key, value):
 @pytest.mark.parametrize("key,value", [
     ("train.optimizer.lr", 1e-5), ("train.seed", 1), ("data.seq_len", 4096), ("train.local_batch", 20),
     ("train.parallel.dp_shard", 16), ("data.mix.seed", 7), ("train.param_dtype", "float32"),
+    ("train.schedule", {"warmup_steps": 500, "decay_end_step": 600000}), ("train.optimizer.betas", [0.9, 0.99]),
 ])
 def test_what_edits_change_the_training_digest(config, key, value):
     assert training_digest(edited(config, key, value)) != training_digest(config)
@@ -46,3 +48,13 @@ def test_what_edits_change_the_training_digest(config, key, value):
 def test_mesh_change_that_keeps_the_global_batch_keeps_the_digest(config):
     swapped = edited(edited(config, "train.parallel.dp_shard", 64), "train.parallel.dp_replicate", 1)
     assert training_digest(swapped) == training_digest(config)
+
+
+def test_extending_steps_within_the_schedule_keeps_the_mix(config):
+    """The mix is sized to the schedule's end, so a longer run reads the same manifest (same rows)."""
+    from cpt.settings import load
+
+    shorter = edited(config, "train.steps", 200_000)
+    assert load(shorter).rows_needed == load(config).rows_needed == 500_000 * load(config).global_batch_rows
+    longer = edited(config, "train.steps", 600_000)
+    assert load(longer).rows_needed == 600_000 * load(config).global_batch_rows

@@ -3,8 +3,10 @@ the full-scale config whose upstream outputs exist, so one rule's jobs get submi
 
 import os
 import sys
+import warnings
 from pathlib import Path
 
+import cluster
 import pytest
 from slurm_helpers import FAKES
 from workflow_run import ROOT, link_workflow
@@ -36,3 +38,17 @@ def full_config() -> dict:
     from cpt.plan import load_config
 
     return load_config([str(ROOT / "config.yaml")])
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory):
+    """slurmctld + two slurmd fake nodes, one for the whole session (every local-Slurm test
+    shares it); skipped, with the reason, where impossible."""
+    reason = cluster.unavailable_reason()
+    if reason:
+        warnings.warn(f"local Slurm tests skipped: {reason}")
+        pytest.skip(f"local Slurm cluster unavailable: {reason}")
+    state = tmp_path_factory.mktemp("slurm-state")
+    cluster.up(state)
+    yield state
+    cluster.down(state)

@@ -19,19 +19,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def slurm_cluster(tmp_path_factory):
-    """slurmctld + two slurmd fake nodes for this module; skipped, with the reason, where impossible."""
-    reason = cluster.unavailable_reason()
-    if reason:
-        warnings.warn(f"local Slurm tests skipped: {reason}")
-        pytest.skip(f"local Slurm cluster unavailable: {reason}")
-    state = tmp_path_factory.mktemp("slurm-state")
-    cluster.up(state)
-    yield state
-    cluster.down(state)
-
-
-@pytest.fixture(scope="module")
 def demo_workdir(tmp_path_factory) -> Path:
     """A working dir with the workflow linked in and a freshly built demo beside it."""
     from cpt.demo.__main__ import build

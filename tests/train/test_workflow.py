@@ -1,9 +1,11 @@
-"""The training rules end to end: step-0 import and a chain of three segments under
-the real snakemake (torchrun, 2 gloo ranks), on a pre-made manifest."""
+"""The training rules end to end, under the real snakemake (no Slurm profile: each segment's
+localrule runs torchrun, 2 gloo ranks, under the run's writer record), on a pre-made manifest:
+the chain, the rerun policy (operational edits rerun nothing, result-changing ones are refused
+at dry run naming the keys, train.continue_from continues from a named step), and an
+extension of train.steps that keeps every trained checkpoint."""
 
 import json
 import re
-import shutil
 
 import pytest
 import yaml
@@ -12,33 +14,90 @@ import train_helpers as h
 from workflow_run import link_workflow, snakemake
 from cpt.train import checkpoint
 
+ARGS = ["train", "--cores", "2", "--configfile", "config.yaml", "overlay.yaml",
+        "--allowed-rules", "train_import", "train_segment", "train"]
+
+
+def overlay(model_dir, steps=5, **train):
+    return {"run": "chain", "model": {"base_dir": str(model_dir)}, "data": {"seq_len": h.SEQ_LEN},
+            "train": {"steps": steps, "steps_per_segment": 2, "local_batch": 2,
+                      "parallel": {"dp_replicate": 1, "dp_shard": 2, "tp": 1}, "compile": False,
+                      "activation_checkpointing": "none", "param_dtype": "float32",
+                      "schedule": {"warmup_steps": 1, "decay_end_step": 8},
+                      "checkpoint": {"interval": 1, "keep_last": 1, "keep_every": 100}, "log_interval": 1,
+                      **train},
+            "eval": {"every": 100}}
+
+
+def write(work, data):
+    (work / "overlay.yaml").write_text(yaml.safe_dump(data))
+
+
+def planned(work) -> set[str]:
+    return set(re.findall(r"output: \S+/segments/step-(\d+)\.json", snakemake(work, *ARGS, "-n").stdout))
+
+
+def metrics(run_dir):
+    return [json.loads(line) for line in (run_dir / "train/metrics.jsonl").read_text().splitlines()]
+
+
 @pytest.mark.slow
-def test_segment_chain_runs_and_keeps_segment_ends(tmp_path):
+def test_chain_rerun_policy_continue_from_and_extension(tmp_path):
     work = link_workflow(tmp_path / "work")
     model_dir = h.make_model_dir(tmp_path / "model")
-    h.make_data(work / "results" / "chain" / "data", model_dir, rows=40)
-    overlay = {"run": "chain", "model": {"base_dir": str(model_dir)}, "data": {"seq_len": h.SEQ_LEN},
-               "train": {"steps": 5, "steps_per_segment": 2, "local_batch": 2,
-                         "parallel": {"dp_replicate": 1, "dp_shard": 2, "tp": 1}, "compile": False,
-                         "activation_checkpointing": "none", "param_dtype": "float32",
-                         "checkpoint": {"interval": 1, "keep_last": 1, "keep_every": 100}, "log_interval": 1},
-               "eval": {"every": 100}}
-    (work / "overlay.yaml").write_text(yaml.safe_dump(overlay))
-    args = ["train", "--cores", "2", "--configfile", "config.yaml", "overlay.yaml",
-            "--allowed-rules", "train_import", "train_segment", "train"]
-    snakemake(work, *args)
-    checkpoints = work / "results" / "chain" / "train" / "checkpoints"
+    run_dir = work / "results" / "chain"
+    h.make_data(run_dir / "data", model_dir, rows=40)
+    write(work, overlay(model_dir))
+    snakemake(work, *ARGS)
+    checkpoints = run_dir / "train" / "checkpoints"
     assert checkpoint.complete_steps(checkpoints) == [0, 2, 4, 5]  # 1 and 3 fell to keep_last=1
-    metrics = (work / "results" / "chain" / "train" / "metrics.jsonl").read_text().splitlines()
-    assert [json.loads(line)["step"] for line in metrics] == [1, 2, 3, 4, 5]
-    assert "Nothing to be done" in snakemake(work, *args, "-n").stdout
-    # deleting one segment's checkpoint reruns the chain from there: segments 4 and 5, not 2
-    shutil.rmtree(checkpoints / "step-00000004")
-    plan = snakemake(work, *args, "-n").stdout
-    planned = set(re.findall(r"output: \S+/step-(\d+)/complete\.json", plan))
-    assert planned == {"00000004", "00000005"}, plan[-2000:]
-    snakemake(work, *args)
-    assert checkpoint.complete_steps(checkpoints) == [0, 2, 4, 5]
-    rerun = (work / "results" / "chain" / "train" / "metrics.jsonl").read_text().splitlines()
-    # resumed from step 2: the log's later lines were replaced by the same losses (exact resume)
-    assert [json.loads(line)["loss"] for line in rerun] == [json.loads(line)["loss"] for line in metrics]
+    first = metrics(run_dir)
+    assert [r["step"] for r in first] == [1, 2, 3, 4, 5]
+    # complete.json: parent (the checkpoint the job resumed from), lineage, both digests
+    five = checkpoint.marker(checkpoints / "step-00000005")
+    assert five["parent"] == 4 and [a["step"] for a in five["lineage"]] == [0, 2, 4]
+    assert len(five["training_digest"]) == 16 and len(five["config_digest"]) == 16
+    assert json.loads((run_dir / "train/segments/step-00000005.json").read_text())["step"] == 5
+    assert "Nothing to be done" in snakemake(work, *ARGS, "-n").stdout
+
+    # a deleted segment record reruns its segment (and the next) without training: the checkpoints are valid
+    (run_dir / "train/segments/step-00000004.json").unlink()
+    assert planned(work) == {"00000004", "00000005"}
+    marker_times = {s: (checkpoints / f"step-{s:08d}/complete.json").stat().st_mtime_ns for s in (2, 4, 5)}
+    snakemake(work, *ARGS)
+    assert metrics(run_dir) == first
+    assert {s: (checkpoints / f"step-{s:08d}/complete.json").stat().st_mtime_ns for s in (2, 4, 5)} == marker_times
+
+    # operational edits (logging, retries, retention, chain polling, the mesh) rerun nothing
+    write(work, overlay(model_dir, log_interval=7, resubmits=9, checkpoint={"interval": 1, "keep_last": 3,
+                                                                             "keep_every": 100},
+                        chain={"poll_seconds": 5}))
+    assert planned(work) == set()
+
+    # a result-changing edit is refused at dry run, naming the keys and the choices
+    write(work, overlay(model_dir, optimizer={"lr": 5e-3, "betas": [0.8, 0.9]}))
+    refused = snakemake(work, *ARGS, "-n", check=False)
+    assert refused.returncode != 0
+    text = refused.stdout + refused.stderr
+    assert "train.optimizer" in text and "a new run" in text and "train.continue_from" in text, text[-3000:]
+
+    # ...unless continued on purpose from a kept step: steps after it train again with the new settings
+    write(work, overlay(model_dir, optimizer={"lr": 5e-3, "betas": [0.8, 0.9]}, continue_from=2))
+    assert planned(work) == {"00000004", "00000005"}
+    snakemake(work, *ARGS)
+    history = json.loads((run_dir / "train/run.json").read_text())["history"]
+    assert [e["from_step"] for e in history] == [0, 2] and history[1]["changed"] == ["train.optimizer"]
+    again = metrics(run_dir)
+    assert [r["step"] for r in again] == [1, 2, 3, 4, 5] and again[:2] == first[:2]
+    assert again[2]["loss"] == first[2]["loss"] and again[3]["loss"] != first[3]["loss"]  # step 3 used old weights
+    five = checkpoint.marker(checkpoints / "step-00000005")
+    assert [(a["step"], a["training_digest"]) for a in five["lineage"]][:2] == [(0, None), (2, history[0]["training_digest"])]
+    assert five["training_digest"] == history[1]["training_digest"]
+
+    # extending train.steps within the schedule keeps every trained step and trains only the new ones
+    write(work, overlay(model_dir, steps=7, optimizer={"lr": 5e-3, "betas": [0.8, 0.9]}, continue_from=2))
+    assert planned(work) == {"00000006", "00000007"}
+    snakemake(work, *ARGS)
+    extended = metrics(run_dir)
+    assert [r["step"] for r in extended] == [1, 2, 3, 4, 5, 6, 7] and extended[:5] == again
+    assert checkpoint.marker(checkpoints / "step-00000006")["parent"] == 5

@@ -25,7 +25,7 @@ class Settings:
     run_dir: str
     weights: dict[str, float]      # normalized mixture weights per source
     global_batch_rows: int         # sequences per optimizer step, all DP ranks
-    rows_needed: int               # packed rows the training plan consumes
+    rows_needed: int               # packed rows up to the schedule's end (planned_steps)
     rows_to_mix: int               # rows the mix produces (margin and cap applied)
     mixed_shards: int
 
@@ -65,10 +65,18 @@ def global_batch_rows(config: dict) -> int:
     return train["local_batch"] * train["parallel"]["dp_replicate"] * train["parallel"]["dp_shard"]
 
 
+def planned_steps(config: dict) -> int:
+    """Steps the mix is sized for: the LR schedule's end, or train.steps if later. Extending
+    train.steps up to the schedule's end (the usual continual-pretraining move) then keeps the
+    manifest, so the rows already trained on and the finished segments stay as they are."""
+    train = config["train"]
+    return max(train["steps"], train.get("schedule", {}).get("decay_end_step", 0))
+
+
 def load(config: dict) -> Settings:
     train, mix = config["train"], config["data"]["mix"]
     batch_rows = global_batch_rows(config)
-    rows_needed = train["steps"] * batch_rows
+    rows_needed = planned_steps(config) * batch_rows
     rows_to_mix = math.ceil(rows_needed * (1 + mix["margin"]))
     if mix["max_tokens"] is not None:
         rows_to_mix = min(rows_to_mix, mix["max_tokens"] // (config["data"]["seq_len"] + 1))

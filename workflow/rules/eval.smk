@@ -2,8 +2,7 @@
 # Step 0 is the base model dir as is; the datasets are fetched on the login node first.
 import re
 
-from cpt.evaluate.steps import (CHECKPOINT_MARKER, check_cadence, covering_segment_end, evaluated_steps,
-                                model_dir, result_path, step_name)
+from cpt.evaluate.steps import check_cadence, covering_segment_end, evaluated_steps, model_dir, result_path
 
 EVAL = config["eval"]
 EVAL_DIR = f"{RUN_DIR}/eval"
@@ -32,10 +31,10 @@ def eval_model(wildcards):
 
 
 def trained_checkpoint(wildcards):
-    """The marker of the training segment that writes this step's checkpoint (kept: keep_every)."""
+    """The record of the training segment that writes this step's checkpoint (kept: keep_every)."""
     train = config["train"]
     end = covering_segment_end(int(wildcards.step), train["steps_per_segment"], train["steps"])
-    return f"{RUN_DIR}/train/checkpoints/{step_name(end)}/{CHECKPOINT_MARKER}"
+    return segment_record(end)
 
 
 rule eval_prefetch:

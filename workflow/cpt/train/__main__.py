@@ -20,11 +20,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-dir", type=Path, required=True, help="results/<run>/train (checkpoints/, metrics)")
     parser.add_argument("--seq-len", type=int, required=True, help="data.seq_len")
     parser.add_argument("--until-step", type=int, help="last step of this segment (default: train.steps)")
+    parser.add_argument("--training-digest", help="cpt.digest.training_digest of the config, for complete.json")
+    parser.add_argument("--config-digest", help="cpt.digest.config_digest of the config, for complete.json")
     ns = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     cfg = load_train_config(ns.train_config)
     run(cfg, Paths(ns.manifest, ns.base_dir, ns.train_dir), seq_len=ns.seq_len,
-        until_step=min(ns.until_step or cfg.steps, cfg.steps))
+        until_step=min(ns.until_step or cfg.steps, cfg.steps),
+        digests={"training": ns.training_digest, "config": ns.config_digest})
     return 0
 
 

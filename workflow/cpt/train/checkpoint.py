@@ -2,7 +2,8 @@
 
 Layout: <root>/step-<8 digits>/ holds DCP files (model and optimizer, sharded
 per rank, reshardable onto any mesh on load), rng/rank-<r>.pt, and last of all
-`complete.json` with the scalar state (step, data position, tokens seen). A dir
+`complete.json` with the scalar state (step, data position, tokens seen) and
+its lineage (parent, settings digests: cpt.train.lineage). A dir
 without the marker is an interrupted write: resume ignores it, the next save
 of that step replaces it, and retention removes it. The LR schedule is a pure
 function of the step, so the step is the scheduler's whole state.
@@ -11,10 +12,8 @@ function of the step, so the step is the scheduler's whole state.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-import re
 import shutil
 import signal
 import warnings
@@ -27,37 +26,16 @@ from torch.distributed.checkpoint.state_dict import (get_model_state_dict, get_s
                                                      set_state_dict)
 
 from cpt.atomic import write_json
+from cpt.train.lineage import MARKER, STEP_DIR, complete_steps, marker, step_dir  # noqa: F401 (the checkpoint API)
 
 log = logging.getLogger("cpt")
-MARKER = "complete.json"
 # Fault injection for the resume tests: SIGKILL every rank after the step's
 # shards are on disk but before its marker, which no external kill can time.
 CRASH_BEFORE_MARKER = "CPT_TRAIN_CRASH_BEFORE_MARKER"
-STEP_DIR = re.compile(r"^step-(\d{8})$")
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used; the message names the dir and the fix."""
-
-
-def step_dir(root: str | Path, step: int) -> Path:
-    return Path(root) / f"step-{step:08d}"
-
-
-def marker(path: str | Path) -> dict | None:
-    """The completion record of a checkpoint dir, or None while it is incomplete."""
-    try:
-        return json.loads((Path(path) / MARKER).read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def complete_steps(root: str | Path) -> list[int]:
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    steps = [int(m.group(1)) for d in root.iterdir() if (m := STEP_DIR.match(d.name))]
-    return sorted(s for s in steps if marker(step_dir(root, s)) is not None)
 
 
 def latest(root: str | Path, at_most: int | None = None) -> Path | None:

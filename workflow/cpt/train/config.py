@@ -50,7 +50,11 @@ class TrainConfig:
     schedule: ScheduleConfig = ScheduleConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
     log_interval: int = 10
-    resubmits: int = 3  # read by train.smk (Snakemake retries); listed so the key is known here too
+    # Read by the chain (cpt.train.chain) and the rerun check (cpt.train.lineage), not by the loop;
+    # listed so the trainer knows every key of the section.
+    resubmits: int = 3
+    continue_from: int | None = None
+    chain: dict = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, section: dict) -> "TrainConfig":

@@ -1,8 +1,11 @@
 """One training segment: resume, train to the segment's last step, save, exit 0.
 
 Every rank runs this. A SIGUSR1/SIGTERM (Slurm's pre-timeout warning) on any
-rank makes all ranks save at the next step boundary and return normally, so
-the job ends with exit code 0 and the next segment resumes from there.
+rank makes all ranks log the steps since the last metrics record, save at the
+next step boundary and return normally, so the job ends with exit code 0 and
+the chain's next job resumes from there (cpt.train.chain: a continuation).
+Resume takes the newest checkpoint of the run's lineage (cpt.train.lineage),
+and the optimizer's hyperparameters come from the config, not the checkpoint.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from torch.distributed.tensor import DTensor
 from torch.distributed.tensor.parallel import loss_parallel
 
 from cpt.atomic import sha256_file
-from cpt.train import checkpoint, hf, launch
+from cpt.train import checkpoint, hf, launch, lineage
 from cpt.train.config import TrainConfig
 from cpt.train.data import Loader, RowReader, open_shards
 from cpt.train.metrics import Metrics, truncate_after
@@ -105,32 +108,43 @@ def train_step(model, inputs, targets, tp: bool) -> torch.Tensor:
     return loss.full_tensor() if isinstance(loss, DTensor) else loss
 
 
-def run(cfg: TrainConfig, paths: Paths, *, seq_len: int, until_step: int) -> int:
-    """Train from the newest complete checkpoint to `until_step`; returns the step reached."""
+def run(cfg: TrainConfig, paths: Paths, *, seq_len: int, until_step: int, digests: dict | None = None) -> int:
+    """Train from the run's newest valid checkpoint to `until_step`; returns the step reached.
+    `digests` (training, config: cpt.digest) go into every checkpoint's complete.json."""
     ranks = launch.detect()
     launch.check_mesh(cfg.parallel, ranks.world_size)
     args = hf.model_args(paths.base_dir)
     check_fits(args, cfg, seq_len)
     shards = open_shards(paths.manifest, seq_len=seq_len,
                          tokenizer_sha256=sha256_file(paths.base_dir / "tokenizer.json"))
-    resume = checkpoint.latest(paths.checkpoints, at_most=until_step)
+    resume = lineage.resume_point(paths.checkpoints, lineage.read_history(paths.train_dir), at_most=until_step)
     if resume is None:
-        raise checkpoint.CheckpointError(f"{paths.checkpoints}: no complete checkpoint up to step {until_step} to "
-                                         "start from; step 0 comes from `python -m cpt.train.import_base` (the "
-                                         "train_import rule)")
+        raise checkpoint.CheckpointError(f"{paths.checkpoints}: no complete checkpoint of this run up to step "
+                                         f"{until_step} to start from; step 0 comes from `python -m "
+                                         "cpt.train.import_base` (the train_import rule)")
     stop = StopRequest()
     device = launch.init_distributed(ranks)
     try:
-        return _train(cfg, paths, args, shards, resume, stop, device, seq_len, until_step)
+        return _train(cfg, paths, args, shards, resume, stop, device, seq_len, until_step,
+                      digests or {"training": None, "config": None})
     finally:
         dist.destroy_process_group()
 
 
-def _train(cfg, paths, args, shards, resume, stop, device, seq_len, until_step) -> int:
+def apply_optimizer_settings(optimizer, opt) -> None:
+    """Config wins over the checkpoint: loading the optimizer state brings back the saved
+    betas, eps and weight decay, which would silently override an edit of config.yaml."""
+    for group in optimizer.param_groups:
+        group.update(betas=tuple(opt.betas), eps=opt.eps, weight_decay=opt.weight_decay)
+
+
+def _train(cfg, paths, args, shards, resume, stop, device, seq_len, until_step, digests) -> int:
     mesh = launch.build_mesh(cfg.parallel, device)
     torch.manual_seed(cfg.seed)
     model, optimizer = build(args, cfg, seq_len, mesh, device)
     record = checkpoint.load(resume, model, optimizer)
+    apply_optimizer_settings(optimizer, cfg.optimizer)
+    ancestry = lineage.child_record(record, digests)
     step, position = record["step"], record.get("rows_consumed", 0)
     rank0 = dist.get_rank() == 0
     metrics_path = paths.train_dir / "metrics.jsonl"
@@ -172,10 +186,11 @@ def _train(cfg, paths, args, shards, resume, stop, device, seq_len, until_step) 
                 torch.cuda.synchronize(device)
             metrics.step(step, loss=mean_loss, lr=lr, grad_norm=grad_norm.item(),
                          step_time=time.perf_counter() - start, data_wait=data_wait,
-                         tokens_seen=loader.position * seq_len)
-            due = step % cfg.checkpoint.interval == 0 or step % cfg.checkpoint.keep_every == 0
+                         tokens_seen=loader.position * seq_len, flush=stopping)
+            due = (step % cfg.checkpoint.interval == 0 or step % cfg.checkpoint.keep_every == 0
+                   or step in cfg.protected_steps())
             if stopping or due or step == until_step:
-                save(cfg, paths, model, optimizer, step, loader.position, seq_len, rank0)
+                save(cfg, paths, model, optimizer, step, loader.position, seq_len, rank0, ancestry)
             if stopping:
                 if rank0:
                     log.info("stop requested (SIGUSR1/SIGTERM): saved step %d, exiting", step)
@@ -185,10 +200,10 @@ def _train(cfg, paths, args, shards, resume, stop, device, seq_len, until_step) 
     return step
 
 
-def save(cfg, paths, model, optimizer, step, position, seq_len, rank0) -> None:
+def save(cfg, paths, model, optimizer, step, position, seq_len, rank0, ancestry) -> None:
     path = checkpoint.step_dir(paths.checkpoints, step)
     checkpoint.save(path, model, optimizer, {"step": step, "rows_consumed": position,
-                                             "tokens_seen": position * seq_len,
+                                             "tokens_seen": position * seq_len, **ancestry,
                                              "world_size": dist.get_world_size(), "parallel": cfg.parallel})
     if rank0:
         deleted = checkpoint.retain(paths.checkpoints, keep_last=cfg.checkpoint.keep_last,

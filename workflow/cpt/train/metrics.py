@@ -56,11 +56,13 @@ class Metrics:
         self._start_step: int | None = None
 
     def step(self, step: int, *, loss: float, lr: float, grad_norm: float, step_time: float, data_wait: float,
-             tokens_seen: int) -> None:
+             tokens_seen: int, flush: bool = False) -> None:
+        """Record `step`; a record is written every log_interval steps, at the segment's end, and when
+        `flush` (a time-limit stop: the steps since the last record would otherwise be lost)."""
         if self._start_step is None:
             self._start_step = step - 1
         self._steps, self._time, self._wait = self._steps + 1, self._time + step_time, self._wait + data_wait
-        if step % self.log_interval and step != self.end_step:
+        if step % self.log_interval and step != self.end_step and not flush:
             return
         step_time, data_wait = self._time / self._steps, self._wait / self._steps
         self._steps, self._time, self._wait = 0, 0.0, 0.0

@@ -1,0 +1,190 @@
+"""The Slurm-driven training chain (cpt.train.chain) on the local cluster: a controller killed
+and restarted, a running job scancel'ed, and time-limit stops in a run that needs more jobs
+than its retry budget. Each run trains the same tiny model (2 gloo ranks on the two fake
+nodes) and must give the losses of an uninterrupted local run bit for bit, with never two
+chain jobs running at once."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from workflow_run import link_workflow, snakemake
+
+pytestmark = pytest.mark.slow
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
+import train_helpers as h  # noqa: E402
+
+ARGS = ["train", "--configfile", "config.yaml", "overlay.yaml",
+        "--allowed-rules", "train_import", "train_segment", "train"]
+SLURM = ["--profile", "profiles/slurm-local"]
+STEPS, PER_SEGMENT = 400, 200
+# The fake nodes' names do not resolve: rank 0 listens on localhost (jobs inherit this environment).
+ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "MASTER_ADDR": "127.0.0.1"}
+
+
+def overlay(run: str, model_dir: Path, hours: float = 1, signal_seconds: int = 60, resubmits: int = 3) -> dict:
+    return {"run": run, "model": {"base_dir": str(model_dir)}, "data": {"seq_len": h.SEQ_LEN},
+            "train": {"steps": STEPS, "steps_per_segment": PER_SEGMENT, "local_batch": 2,
+                      "parallel": {"dp_replicate": 1, "dp_shard": 2, "tp": 1}, "compile": False,
+                      "activation_checkpointing": "none", "param_dtype": "float32",
+                      "schedule": {"warmup_steps": 10, "decay_end_step": STEPS},
+                      "checkpoint": {"interval": 20, "keep_last": 2, "keep_every": 1000}, "log_interval": 25,
+                      "resubmits": resubmits, "chain": {"poll_seconds": 1, "heartbeat_seconds": 2}},
+            "eval": {"every": 1000},
+            "slurm": {"launch": {"tasks_per_node": 1, "gpus_per_task": 0, "cpus_per_task": 1, "gpu_bind": None,
+                                 "extra": []},
+                      "resources": {"train_segment": {"partition": "extended", "hours": hours,
+                                                      "signal_seconds": signal_seconds, "mem_gb": 0.6}}}}
+
+
+def workdir(base: Path, model_dir: Path, run: str, **slurm) -> Path:
+    work = link_workflow(base / run)
+    h.make_data(work / "results" / run / "data", model_dir, rows=2 * STEPS * 2 + 8)
+    (work / "overlay.yaml").write_text(yaml.safe_dump(overlay(run, model_dir, **slurm)))
+    return work
+
+
+def losses(work: Path, run: str) -> dict[int, float]:
+    return h.losses(work / "results" / run / "train")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    return h.make_model_dir(tmp_path_factory.mktemp("chain-model") / "model")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, model_dir) -> dict[int, float]:
+    """Losses of the same run trained uninterrupted, locally (no Slurm profile)."""
+    work = workdir(tmp_path_factory.mktemp("chain-ref"), model_dir, "ref")
+    snakemake(work, *ARGS, "--cores", "2")
+    return losses(work, "ref")
+
+
+class QueueWatch:
+    """Samples squeue for the run's chain jobs in a thread; remembers the most running at once."""
+
+    def __init__(self, run: str):
+        self.name, self.max_running, self.seen = f"cpt-train-{run}", 0, set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.25):
+            out = subprocess.run(["squeue", "-h", "-n", self.name, "-o", "%i %T"], capture_output=True, text=True)
+            rows = [line.split() for line in out.stdout.splitlines()]
+            self.seen |= {job for job, _ in rows}
+            self.max_running = max(self.max_running, sum(state == "RUNNING" for _, state in rows))
+
+    def running(self) -> list[str]:
+        out = subprocess.run(["squeue", "-h", "-n", self.name, "-t", "RUNNING", "-o", "%i"], capture_output=True,
+                             text=True)
+        return out.stdout.split()
+
+    def stop(self) -> "QueueWatch":
+        self._stop.set()
+        self._thread.join()
+        return self
+
+
+def controller(work: Path) -> subprocess.Popen:
+    """A snakemake controller in its own session, so a kill takes its children with it (a reboot)."""
+    return subprocess.Popen([sys.executable, "-m", "snakemake", *ARGS, *SLURM], cwd=work, env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def wait_for(condition, what: str, timeout: float = 300) -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.5)
+
+
+def trained_past(work: Path, run: str, step: int) -> bool:
+    from cpt.train.lineage import complete_steps
+
+    steps = complete_steps(work / "results" / run / "train" / "checkpoints")
+    return bool(steps) and steps[-1] >= step
+
+
+def kill_controller(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+
+
+def finish(work: Path) -> subprocess.CompletedProcess:
+    """--unlock after the kill, then the same command again, run to its end."""
+    snakemake(work, "--unlock", *ARGS)
+    return subprocess.run([sys.executable, "-m", "snakemake", *ARGS, *SLURM], cwd=work, env=ENV,
+                          capture_output=True, text=True, timeout=600)
+
+
+def job_logs(work: Path, run: str) -> dict[str, str]:
+    return {p.stem: p.read_text() for p in (work / "results" / run / "train" / "jobs").glob("*.log")}
+
+
+def submissions(work: Path, run: str) -> int:
+    logs = (work / "results" / run / "logs" / "train").glob("step-*.log")
+    return sum(len(re.findall("submitted training chain job", p.read_text())) for p in logs)
+
+
+def test_killed_controller_restarted_adopts_the_chain(slurm_cluster, tmp_path, model_dir, reference):
+    work, run = workdir(tmp_path, model_dir, "killed"), "killed"
+    watch = QueueWatch(run)
+    proc = controller(work)
+    wait_for(lambda: watch.running() and trained_past(work, run, 40), "segment 1 to train")
+    kill_controller(proc)
+    assert watch.running(), "the chain job must outlive its controller"
+    result = finish(work)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    watch.stop()
+    assert watch.max_running == 1, watch.seen
+    assert submissions(work, run) == 1  # the restarted controller adopted the chain, submitted nothing
+    assert "adopting the run's training job" in (work / "results" / run / "logs/train/step-00000200.log").read_text()
+    got = losses(work, run)
+    assert {s: got[s] for s in reference} == reference
+
+
+def test_scancel_of_the_running_job_then_restart(slurm_cluster, tmp_path, model_dir, reference):
+    work, run = workdir(tmp_path, model_dir, "cancelled"), "cancelled"
+    watch = QueueWatch(run)
+    proc = controller(work)
+    wait_for(lambda: watch.running() and trained_past(work, run, 40), "segment 1 to train")
+    kill_controller(proc)
+    victim = watch.running()[0]
+    subprocess.run(["scancel", victim], check=True)
+    result = finish(work)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    watch.stop()
+    assert watch.max_running == 1, watch.seen
+    assert len(watch.seen) >= 2 and submissions(work, run) == 1  # the queued successor took over
+    got = losses(work, run)
+    assert {s: got[s] for s in reference} == reference
+
+
+def test_time_limit_stops_continue_beyond_the_retry_budget(slurm_cluster, tmp_path, model_dir, reference):
+    """1-minute jobs warned 45 s before their end, resubmits 0: each job trains a part, saves on
+    USR1 (flushing its metrics), exits 0, and its queued successor continues; none counts as a failure."""
+    work, run = workdir(tmp_path, model_dir, "limited", hours=1 / 60, signal_seconds=45, resubmits=0), "limited"
+    result = subprocess.run([sys.executable, "-m", "snakemake", *ARGS, *SLURM], cwd=work, env=ENV,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    logs = job_logs(work, run)
+    stops = [int(m) for text in logs.values() for m in re.findall(r"continuation: stopped at step (\d+)", text)]
+    assert len(stops) >= 2, {k: v[-1500:] for k, v in logs.items()}  # more jobs than resubmits + 1
+    assert not any("real failure" in text for text in logs.values())
+    got = losses(work, run)
+    assert {s: got[s] for s in reference} == reference
+    # the steps since the last metrics record were flushed at each stop
+    assert set(stops) - {STEPS} <= set(got), (stops, sorted(got))
+    record = json.loads((work / "results" / run / "train" / "writer.json").read_text())
+    assert record["failures"] == 0 and record["jobs"] == []
