@@ -1,6 +1,7 @@
 """profiles/frontier with the real snakemake and Slurm plugin: the sbatch lines it would
-submit for the full-scale config (fake sbatch records them), the srun line inside the
-training job, policy errors before submission, and the bare profile name after setup."""
+submit for the full-scale config (fake sbatch records them; training jobs are submitted by
+the chain's localrule), the srun line inside the training job, policy errors before
+submission, and the bare profile name after setup."""
 
 import os
 import subprocess
@@ -12,7 +13,7 @@ from workflow_run import ROOT, snakemake
 
 PROFILE = ["--profile", "profiles/frontier", "--latency-wait", "0", "--retries", "0",
            "--slurm-init-seconds-before-status-checks", "1"]
-SEGMENT_1 = f"{FULL_RUN}/train/checkpoints/step-00003500/complete.json"
+SEGMENT_1 = f"{FULL_RUN}/train/segments/step-00003500.json"
 TRAIN_INPUTS = (f"{FULL_RUN}/data/manifest.json", f"{FULL_RUN}/train/checkpoints/step-00000000/complete.json",
                 "models/Llama-3.1-8B/config.json", "models/Llama-3.1-8B/tokenizer.json")
 
@@ -29,20 +30,23 @@ def test_training_segment_sbatch(full_workdir, fake_slurm, monkeypatch):
     calls = sbatch_calls(fake_slurm)
     assert calls, result.stderr[-3000:]
     sbatch = flags(calls[0])
-    for flag in ("-A abc123", "-p extended", "-t 1440", "--nodes=64", "--ntasks=512", "--cpus-per-task=7",
-                 "--signal=USR1@600"):
+    for flag in ("--account=abc123", "--partition=extended", "--time=1440", "--nodes=64", "--ntasks=512",
+                 "--ntasks-per-node=8", "--cpus-per-task=7", "--signal=USR1@600"):
         assert f" {flag} " in f" {sbatch} ", f"{flag} missing from: sbatch {sbatch}"
     assert "--mem" not in sbatch and "--ntasks-per-gpu" not in sbatch and "--gpus" not in sbatch
+    assert "-m cpt.train.chain job --train-dir" in calls[0][-1]
+    assert "sbatch of the training chain failed" in (full_workdir / FULL_RUN / "logs/train/step-00003500.log").read_text()
 
 
-def test_training_segment_srun_line(full_workdir):
-    """Inside the allocation the rule starts its 512 ranks itself: 8 per node, one GCD each."""
-    touch(full_workdir, *TRAIN_INPUTS)
-    out = snakemake(full_workdir, "-n", "-p", "--profile", "profiles/frontier", "--allowed-rules", "train_segment",
-                    "--", SEGMENT_1).stdout
+def test_training_segment_srun_line(full_config):
+    """Inside the allocation the chain job starts its 512 ranks itself: 8 per node, one GCD each."""
+    from cpt.train.chain import srun_command
+
     srun = ("srun --nodes=64 --ntasks=512 --ntasks-per-node=8 --cpus-per-task=7 --gpus-per-task=1"
-            " --gpu-bind=closest --kill-on-bad-exit=1 python -m cpt.train")
-    assert srun in out, out[-3000:]
+            " --gpu-bind=closest --kill-on-bad-exit=1").split()
+    command = srun_command(full_config, 3500)
+    assert command[:len(srun)] == srun and command[len(srun) + 1:len(srun) + 3] == ["-m", "cpt.train"]
+    assert command[command.index("--until-step") + 1] == "3500"
 
 
 def test_tokenize_jobs_share_whole_node_allocations(full_workdir, fake_slurm, monkeypatch):

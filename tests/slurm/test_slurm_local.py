@@ -1,17 +1,17 @@
 """A real Slurm cluster on this machine (tests/slurm/cluster.py): the demo data stage with
-every non-local job through sbatch, grouped as on Frontier; and where the time-limit
-signal lands, which decides the training segment's `--signal` flag."""
+every non-local job through sbatch, grouped as on Frontier; the demo's training chain
+finishing with its controller dead, then evals and report; and where the time-limit
+signal lands, which decides the training jobs' `--signal` flag."""
 
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
-import cluster
 import pytest
 from workflow_run import link_workflow, snakemake
 
@@ -64,47 +64,53 @@ echo batch-script-finished
 """
 
 
-def running_segment(min_seconds: int) -> str | None:
-    """The Slurm id of a training segment that has run at least `min_seconds`, if any."""
-    queue = subprocess.run(["squeue", "-h", "-o", "%i|%k|%T|%M"], capture_output=True, text=True).stdout
-    for line in queue.splitlines():
-        job_id, comment, state, elapsed = line.split("|")
-        seconds = sum(int(x) * 60 ** i for i, x in enumerate(reversed(elapsed.split(":"))))
-        if "train_segment" in comment and state == "RUNNING" and seconds >= min_seconds:
-            return job_id
-    return None
+def chain_jobs(run: str, state: str = "all") -> list[str]:
+    """Slurm ids of the run's training chain jobs in squeue (optionally only those in `state`)."""
+    out = subprocess.run(["squeue", "-h", "-n", f"cpt-train-{run}", "-t", state, "-o", "%i"], capture_output=True,
+                         text=True)
+    return out.stdout.split()
 
 
-def test_demo_trains_evaluates_and_reports_through_sbatch(slurm_cluster, demo_workdir):
-    """Both training segments run as sbatch jobs with srun'd gloo ranks on the two fake nodes;
-    the first gets USR1 mid-segment (as from --signal), saves, exits 0 without its marker and
-    is run again, resuming where it stopped; then eval jobs and the report."""
+def wait_for(condition, what: str, timeout: float = 600) -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, f"timed out waiting for {what}"
+        time.sleep(1)
+
+
+def test_demo_chain_trains_with_the_controller_dead_then_catches_up(slurm_cluster, demo_workdir):
+    """The controller dies (its whole session, as in a login-node reboot) during segment 1 and
+    stays dead: the chain's own jobs train both segments, one of them stopped by USR1 (as from
+    --signal) mid-segment, which flushes its metrics and is continued by the queued successor.
+    The controller then returns: it submits no training job, runs the evals and the report."""
     env_args = ["report", "--profile", "profiles/slurm-local", "--configfile", "configs/demo.yaml",
                 "configs/slurm-local.yaml"]
     # The fake nodes' names (n1, n2) do not resolve; real nodes' do, so only here the ranks are
     # told where rank 0 listens (jobs inherit the submitting environment).
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "MASTER_ADDR": "127.0.0.1"}
-    run = subprocess.Popen([sys.executable, "-m", "snakemake", *env_args], cwd=demo_workdir, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    signalled, deadline = None, time.time() + 600
-    while signalled is None and run.poll() is None and time.time() < deadline:
-        signalled = running_segment(min_seconds=15)
-        time.sleep(1)
-    assert signalled, "no training segment ran"
-    subprocess.run(["scancel", "--signal=USR1", signalled], check=True)  # to the job's steps, like --signal
-    out, _ = run.communicate(timeout=max(deadline - time.time(), 1))
-    assert run.returncode == 0, out[-4000:]
-
     run_dir = demo_workdir / "results/demo"
-    # the stopped segment's rerun (its log is the last attempt's) resumed mid-segment
-    log = (run_dir / "logs/train/step-00000150.log").read_text()
-    resumed = [int(m) for m in re.findall(r"resumed from \S+ \(step (\d+),", log)]
-    assert resumed and 0 < resumed[0] < 150, log[-3000:]
+    controller = subprocess.Popen([sys.executable, "-m", "snakemake", *env_args], cwd=demo_workdir, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    wait_for(lambda: chain_jobs("demo", "RUNNING") and (run_dir / "train/metrics.jsonl").exists(), "segment 1")
+    os.killpg(controller.pid, signal.SIGKILL)
+    controller.communicate()
+    signalled = chain_jobs("demo", "RUNNING")[0]
+    subprocess.run(["scancel", "--signal=USR1", signalled], check=True)  # to the job's steps, like --signal
+    wait_for(lambda: (run_dir / "train/checkpoints/step-00000300/complete.json").exists() and not chain_jobs("demo"),
+             "the chain to finish with no controller")
+    chain_logs = {p.stem: p.read_text() for p in (run_dir / "train/jobs").glob("*.log")}
+    assert "continuation: stopped at step" in chain_logs[signalled], chain_logs[signalled][-3000:]
+    stopped = int(re.search(r"continuation: stopped at step (\d+)", chain_logs[signalled]).group(1))
     steps = [json.loads(line)["step"] for line in (run_dir / "train/metrics.jsonl").read_text().splitlines()]
-    assert steps == list(range(10, 301, 10))
+    assert sorted(set(range(10, 301, 10)) | {stopped}) == steps  # the stop flushed the steps since the last record
+
+    snakemake(demo_workdir, "--unlock", *env_args[1:])
+    out = snakemake(demo_workdir, *env_args)
+    assert sorted(p.stem for p in (run_dir / "train/jobs").glob("*.log")) == sorted(chain_logs)  # no new training job
+    assert "submitted training chain job" not in (run_dir / "logs/train/step-00000300.log").read_text()
     jobs = job_logs(demo_workdir)
-    assert int(signalled) in jobs["rule_train_segment"] and len(jobs["rule_train_segment"]) >= 2
-    assert len(jobs["rule_eval_task"]) == 6 and len(jobs["rule_eval_export"]) == 2
+    assert "rule_train_segment" not in jobs  # a localrule: never a Slurm job of the plugin
+    assert len(jobs["rule_eval_task"]) == 6 and len(jobs["rule_eval_export"]) == 2, out.stdout[-2000:]
     assert "| 300 |" in (run_dir / "report/results.md").read_text()
 
 

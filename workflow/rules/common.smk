@@ -43,8 +43,3 @@ def rule_resources(rule, tasks=None):
     time, so a request the queue would refuse stops the run before anything is submitted."""
     return cluster.resources(config, rule, tasks)
 
-
-def launcher(wildcards, resources):
-    """params function: the prefix that starts a multi-rank rule's `python` (srun under a Slurm
-    profile, which sets the `mpi` resource; torchrun otherwise)."""
-    return cluster.launcher(config, dict(resources.items()))

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
-import logging
-import sys
-from pathlib import Path
+from cpt.train.stop import StopRequest
 
-from cpt.train.config import load_train_config
-from cpt.train.loop import Paths, run
+STOP = StopRequest()  # before torch is imported: a time-limit warning during start-up is kept, not fatal
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from cpt.train.config import load_train_config  # noqa: E402
+from cpt.train.loop import Paths, run  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_train_config(ns.train_config)
     run(cfg, Paths(ns.manifest, ns.base_dir, ns.train_dir), seq_len=ns.seq_len,
         until_step=min(ns.until_step or cfg.steps, cfg.steps),
-        digests={"training": ns.training_digest, "config": ns.config_digest})
+        digests={"training": ns.training_digest, "config": ns.config_digest}, stop=STOP)
     return 0
 
 

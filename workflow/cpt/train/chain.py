@@ -82,6 +82,14 @@ def sbatch_command(config: dict, train: Path, after: str | None = None) -> list[
     return [*args, "--wrap", job]
 
 
+def srun_command(config: dict, until_step: int) -> list[str]:
+    """The trainer's ranks inside a chain job's allocation: one task per GPU (cpt.cluster.srun_prefix)."""
+    tasks = world_size(config)
+    nodes = math.ceil(tasks / config["slurm"]["launch"]["tasks_per_node"])
+    return [*shlex.split(cluster.srun_prefix(config, nodes, tasks)), sys.executable,
+            *trainer_args(config, until_step)]
+
+
 def submit(config: dict, train: Path, after: str | None = None) -> str:
     (train / "jobs").mkdir(parents=True, exist_ok=True)
     out = subprocess.run(sbatch_command(config, train, after), capture_output=True, text=True)
@@ -109,14 +117,18 @@ def stale_seconds(config: dict) -> float:
 def segment(config: dict, step: int, out: Path, use_slurm: bool) -> None:
     """Make step `step` complete (adopting, submitting or training), then write `out`."""
     train = train_dir(config)
-    done = _done(config, train, step, out)
-    if done:
+    with lease.locked(train):
+        before = lineage.read_history(train)
+        history = lineage.record_settings(config, train)
+    if _done(train, step, out, history):
         return
     with lease.locked(train):
-        history = lineage.record_settings(config, train)
-        write_json(train / CHAIN_CONFIG, {"config": config})  # queued jobs read operational edits from here
         record = lease.read(config["run"], train)
         live = lease.live_jobs(record)
+        if live and before and history != before:
+            raise ChainError(f"job(s) {[job for job, _ in live]} of the chain still train with the settings before "
+                             f"train.continue_from; scancel them, then run again")
+        write_json(train / CHAIN_CONFIG, {"config": config})  # queued jobs read operational edits from here
         if live:
             log.info("adopting the run's training job(s) %s; not submitting another",
                      ", ".join(f"{job} ({state})" for job, state in live))
@@ -134,11 +146,10 @@ def segment(config: dict, step: int, out: Path, use_slurm: bool) -> None:
     if not live and not use_slurm and record["local"]["pid"] == os.getpid():
         _train_locally(config, train, step)
     _wait(config, train, step, history)
-    _done(config, train, step, out)
+    _done(train, step, out, history)
 
 
-def _done(config: dict, train: Path, step: int, out: Path) -> bool:
-    history = lineage.read_history(train)
+def _done(train: Path, step: int, out: Path, history: list[dict]) -> bool:
     checkpoint = train / "checkpoints" / f"step-{step:08d}"
     record = lineage.valid_record(train / "checkpoints", step, history)
     if record is None:
@@ -223,10 +234,8 @@ def job(train: Path) -> int:
     start_step = newest_valid(train, history)
     log.info("job %s trains run %r from step %d to %d; successor %s queued (afterany)", me, run, start_step,
              final, successor)
-    tasks = world_size(config)
-    srun = cluster.srun_prefix(config, math.ceil(tasks / config["slurm"]["launch"]["tasks_per_node"]), tasks)
     with lease.Heartbeat(run, train, config["train"]["chain"]["heartbeat_seconds"], "owner"):
-        code = subprocess.run([*shlex.split(srun), sys.executable, *trainer_args(config, final)]).returncode
+        code = subprocess.run(srun_command(config, final)).returncode
     return _account(config, train, me, successor, code, start_step)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from cpt.train.metrics import Metrics, truncate_after
 from cpt.train.model import Llama
 from cpt.train.parallelize import parallelize
 from cpt.train.schedule import lr_at
+from cpt.train.stop import StopRequest
 
 log = logging.getLogger("cpt")
 
@@ -49,18 +49,6 @@ class Paths:
     @property
     def checkpoints(self) -> Path:
         return self.train_dir / "checkpoints"
-
-
-class StopRequest:
-    """Remembers a SIGUSR1/SIGTERM until the next step boundary."""
-
-    def __init__(self):
-        self.requested = False
-        for sig in (signal.SIGUSR1, signal.SIGTERM):
-            signal.signal(sig, self._handle)
-
-    def _handle(self, signum, frame) -> None:
-        self.requested = True
 
 
 def check_fits(args, cfg: TrainConfig, seq_len: int) -> None:
@@ -108,7 +96,8 @@ def train_step(model, inputs, targets, tp: bool) -> torch.Tensor:
     return loss.full_tensor() if isinstance(loss, DTensor) else loss
 
 
-def run(cfg: TrainConfig, paths: Paths, *, seq_len: int, until_step: int, digests: dict | None = None) -> int:
+def run(cfg: TrainConfig, paths: Paths, *, seq_len: int, until_step: int, digests: dict | None = None,
+        stop: StopRequest | None = None) -> int:
     """Train from the run's newest valid checkpoint to `until_step`; returns the step reached.
     `digests` (training, config: cpt.digest) go into every checkpoint's complete.json."""
     ranks = launch.detect()
@@ -122,7 +111,7 @@ def run(cfg: TrainConfig, paths: Paths, *, seq_len: int, until_step: int, digest
         raise checkpoint.CheckpointError(f"{paths.checkpoints}: no complete checkpoint of this run up to step "
                                          f"{until_step} to start from; step 0 comes from `python -m "
                                          "cpt.train.import_base` (the train_import rule)")
-    stop = StopRequest()
+    stop = stop or StopRequest()
     device = launch.init_distributed(ranks)
     try:
         return _train(cfg, paths, args, shards, resume, stop, device, seq_len, until_step,
