@@ -8,7 +8,9 @@ from cpt import checks, cluster, settings
 
 # The schema (defaults filled in) and every login-node check, all errors reported at once,
 # before anything is submitted. Jobs re-parse this file: there only the schema runs.
-FINDINGS = checks.load(config, " + ".join(map(str, workflow.configfiles)) or "the config",
+CONFIG_FILES = [*(f for f in workflow.configfiles if f not in workflow.overwrite_configfiles),
+                *workflow.overwrite_configfiles]  # in the order they apply: the Snakefile's, then --configfile
+FINDINGS = checks.load(config, " + ".join(map(str, CONFIG_FILES)) or "the config",
                        in_job=not workflow.is_main_process)
 if FINDINGS.warnings or FINDINGS.pending:
     print(FINDINGS.report(), file=sys.stderr)

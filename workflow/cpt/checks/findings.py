@@ -47,8 +47,9 @@ class ConfigErrors(ConfigError):
     def __init__(self, errors: list[Finding], where: str):
         self.errors, self.where = errors, where
         body = "\n".join(f"[{i}] {e.render()}" for i, e in enumerate(errors, 1))
-        super().__init__(f"{len(errors)} config error{'s' * (len(errors) > 1)} in {where} "
-                         f"(all listed; fix them, then rerun):\n{body}")
+        keys = ", ".join(dict.fromkeys(e.key for e in errors))
+        super().__init__(f"{len(errors)} config error{'s' * (len(errors) > 1)} ({keys}) in {where}; "
+                         f"all are listed, fix them, then rerun:\n{body}")
 
 
 @dataclass
@@ -67,11 +68,13 @@ class Findings:
         """A check that needs the network or a download; a login-node localrule does it."""
         self.pending.append(f"{key}: {what}")
 
-    def error_from(self, err: ConfigError) -> None:
-        """A ConfigError raised by shared code (settings, cluster): its message holds rule and fix."""
-        match = _KEY.search(str(err))
-        self.errors.append(Finding(match.group(0) if match else "config", MISSING, str(err),
-                                   "see the rule above"))
+    def error_from(self, err: ConfigError, key: str | None = None) -> None:
+        """A ConfigError raised by shared code (settings, cluster): its message holds the rule and
+        the fix; the key is the first dotted key it names unless given."""
+        text = str(err)
+        match = _KEY.search(text)
+        rule, _, fix = text.rpartition("; ") if "; " in text else (text, "", "as the rule says")
+        self.errors.append(Finding(key or (match.group(0) if match else "config"), MISSING, rule, fix))
 
     def raise_errors(self, where: str) -> None:
         if self.errors:

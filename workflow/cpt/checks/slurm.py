@@ -60,12 +60,26 @@ def check_mesh(config: dict, findings: Findings) -> None:
 def check_requests(config: dict, findings: Findings) -> None:
     """Every rule's request (slurm.resources, over default) against slurm.partitions, all at once
     (the rules without an entry ask for `default`)."""
-    ranks = math.prod(config["train"]["parallel"].values())
+    ranks, partitions = math.prod(config["train"]["parallel"].values()), config["slurm"]["partitions"]
     for rule in sorted({TRAIN_RULE, *config["slurm"]["resources"]}):
         try:
-            cluster.check_policy(config, rule, cluster.request(config, rule, ranks if rule == TRAIN_RULE else None))
-        except ConfigError as err:
+            req = cluster.request(config, rule, ranks if rule == TRAIN_RULE else None)
+        except ConfigError as err:  # partition or hours unset: the message names the key
             findings.error_from(err)
+            continue
+        try:
+            cluster.check_policy(config, rule, req)
+        except ConfigError as err:
+            findings.error_from(err, key=_policy_key(rule, req, partitions))
+
+
+def _policy_key(rule: str, req: dict, partitions: dict) -> str:
+    """The key a refused request is fixed at: its partition, its size (the mesh, for training) or its hours."""
+    if req["partition"] not in partitions:
+        return f"slurm.resources.{rule}.partition"
+    if req.get("nodes", 1) > max(b["max_nodes"] for b in partitions[req["partition"]]):
+        return "train.parallel" if rule == TRAIN_RULE else f"slurm.resources.{rule}.nodes"
+    return f"slurm.resources.{rule}.hours"
 
 
 def check(config: dict, findings: Findings) -> None:
