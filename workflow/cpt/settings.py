@@ -95,12 +95,15 @@ def load(config: dict) -> Settings:
 
 
 def load_config(paths: list[str]) -> dict:
-    """config.yaml overlaid by later files, validated with defaults, as Snakemake does it."""
+    """config.yaml overlaid by later files, validated with defaults and checked as the
+    workflow's controller does it (cpt.checks: every error at once, as ConfigErrors)."""
     import yaml
-    from snakemake.utils import update_config, validate
+    from snakemake.utils import update_config
+
+    from cpt import checks
 
     config: dict = {}
     for path in paths:
         update_config(config, yaml.safe_load(Path(path).read_text()) or {})
-    validate(config, str(Path(__file__).parents[1] / "schemas" / "config.schema.yaml"))
+    checks.load(config, " + ".join(map(str, paths)))
     return config

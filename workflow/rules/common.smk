@@ -2,14 +2,18 @@
 import sys
 from pathlib import Path
 
-from snakemake.utils import validate
-
-validate(config, workflow.source_path("../schemas/config.schema.yaml"))
-
 # The package is installed (pip install -e .); running from a bare checkout works too.
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
-from cpt import cluster, settings
+from cpt import checks, cluster, settings
 
+# The schema (defaults filled in) and every login-node check, all errors reported at once,
+# before anything is submitted. Jobs re-parse this file: there only the schema runs.
+CONFIG_FILES = [*(f for f in workflow.configfiles if f not in workflow.overwrite_configfiles),
+                *workflow.overwrite_configfiles]  # in the order they apply: the Snakefile's, then --configfile
+FINDINGS = checks.load(config, " + ".join(map(str, CONFIG_FILES)) or "the config",
+                       in_job=not workflow.is_main_process)
+if FINDINGS.warnings or FINDINGS.pending:
+    print(FINDINGS.report(), file=sys.stderr)
 SETTINGS = settings.load(config)
 RUN_DIR = SETTINGS.run_dir
 PY = "python -m"

@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"plan: error: {e}", file=sys.stderr)
         return 1
     print(render(plan))
-    for warning in warnings(plan, config):
+    plan["warnings"] = warnings(plan, config)
+    for warning in plan["warnings"]:
         print(f"plan: warning: {warning}", file=sys.stderr)
     if args.json:
         args.json.write_text(json.dumps(plan, indent=1) + "\n")

@@ -31,8 +31,11 @@ def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | Non
 
 
 def warnings(plan: dict, config: dict) -> list[str]:
-    """What is allowed but likely wrong: segments longer than their job, memory over HBM."""
-    found, s = [], plan["schedule"]
+    """What is allowed but likely wrong: segments longer than their job, memory over HBM, and
+    the config checks' warnings (cpt.checks: schedule, mesh, sources)."""
+    from cpt import checks  # cpt.checks reads the model shape through this package
+
+    found, s = [w.line() for w in checks.run(config).warnings], plan["schedule"]
     if config["train"]["steps_per_segment"] > s["steps_fitting_one_job"]:
         found.append(f"train.steps_per_segment={config['train']['steps_per_segment']} needs {s['segment_hours']:.1f} h "
                      f"but only {s['steps_fitting_one_job']} steps fit {s['hours']:g} h; each segment will be cut by "
