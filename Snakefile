@@ -3,6 +3,7 @@
 #   snakemake --profile frontier            the whole run on Frontier (target: report)
 #   snakemake data|train|evaluate|report    one stage (and what it needs)
 #   snakemake plan                          tokens, segments, node-hours, memory; queue checks
+#   snakemake status                        where the run stands: segments, loss, ETA, evals, disk
 #   snakemake -n                            the DAG, without running anything
 from snakemake.utils import min_version
 
@@ -18,6 +19,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/eval.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/plan.smk"
+include: "workflow/rules/status.smk"
 
 
 rule data:

@@ -1,0 +1,70 @@
+"""The training chain's state: segments done and left, last logged metrics, step time, ETA."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cpt.evaluate.steps import CHECKPOINT_MARKER, step_name
+from cpt.train.config import TrainConfig
+
+
+@dataclass
+class Training:
+    segment_ends: list[int]
+    done: list[int]                      # segment ends whose checkpoint is complete
+    last: dict | None                    # the newest metrics.jsonl record
+    step_seconds: float | None           # median measured step time (first record dropped)
+    records: list[dict] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def pending(self) -> list[int]:
+        return [end for end in self.segment_ends if end not in self.done]
+
+
+def read_metrics(path: Path) -> tuple[list[dict], list[str]]:
+    """metrics.jsonl's records; a half-written or foreign line is reported, not fatal."""
+    if not path.exists():
+        return [], []
+    records, problems = [], []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            int(record["step"])
+            records.append(record)
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            problems.append(f"{path}:{number}: unreadable metrics line skipped ({line[:60]!r})")
+    return records, problems
+
+
+def training_state(config: dict, run_dir: Path) -> Training:
+    train = TrainConfig.from_dict(config["train"])
+    checkpoints = run_dir / "train" / "checkpoints"
+    ends = train.segment_ends()
+    done = [end for end in ends if (checkpoints / step_name(end) / CHECKPOINT_MARKER).exists()]
+    records, problems = read_metrics(run_dir / "train" / "metrics.jsonl")
+    times = [r["step_time_s"] for r in records[1:] if isinstance(r.get("step_time_s"), (int, float))]
+    return Training(segment_ends=ends, done=done, last=records[-1] if records else None,
+                    step_seconds=statistics.median(times) if times else None, records=records,
+                    problems=problems)
+
+
+def eta_hours(state: Training, config: dict, running: bool) -> tuple[float | None, str]:
+    """Hours to the last step: steps left at the measured step time (else the planner's), plus
+    each segment still to start's start-up overhead and queue wait. None when nothing is left."""
+    steps = config["train"]["steps"]
+    last_step = state.last["step"] if state.last else 0
+    if len(state.done) == len(state.segment_ends):
+        return None, "finished"
+    planner = config["slurm"]["planner"]
+    step_s, source = ((state.step_seconds, "measured") if state.step_seconds
+                      else (planner["seconds_per_step"], "planner estimate"))
+    to_start = len(state.pending) - (1 if running else 0)
+    hours = ((steps - last_step) * step_s / 3600
+             + to_start * (planner["queue_wait_hours"] + planner["segment_overhead_minutes"] / 60))
+    return hours, f"{step_s:.2f} s/step ({source}), {planner['queue_wait_hours']:g} h queue wait per segment"
