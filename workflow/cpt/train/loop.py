@@ -74,16 +74,20 @@ def check_fits(args, cfg: TrainConfig, seq_len: int) -> None:
             raise launch.LaunchError(f"train.parallel.tp={tp} does not divide {what}={value}; pick a tp that does")
 
 
-def build(args, cfg: TrainConfig, seq_len: int, mesh, device: torch.device):
-    """Model (materialized on `device`, weights uninitialized) and its optimizer."""
+def build(args, cfg: TrainConfig, seq_len: int, mesh, device: torch.device, materialize=contextlib.nullcontext()):
+    """Model (materialized on `device`, weights uninitialized) and its optimizer.
+
+    Built on meta and parallelized outside `materialize`, then materialized inside it: the memory
+    trace passes a FakeTensorMode (fully_shard cannot run under one: DeviceMesh calls `nonzero`)."""
     with torch.device("meta"):
         model = Llama(args, seq_len)
     parallelize(model, mesh, cfg)
-    model.to_empty(device=device)
-    model.init_buffers()
-    opt = cfg.optimizer
-    optimizer = torch.optim.AdamW(model.parameters(), lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps,
-                                  weight_decay=opt.weight_decay)
+    with materialize:
+        model.to_empty(device=device)
+        model.init_buffers()
+        opt = cfg.optimizer
+        optimizer = torch.optim.AdamW(model.parameters(), lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps,
+                                      weight_decay=opt.weight_decay)
     return model, optimizer
 
 
