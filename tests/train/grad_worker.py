@@ -16,8 +16,8 @@ from cpt.train.loop import build, train_step
 def grads(cfg, args, mesh, device, step0, tokens):
     model, optimizer = build(args, cfg, tokens.shape[1] - 1, mesh, device)
     checkpoint.load(step0, model, optimizer)
-    train_step(model, tokens[:, :-1], tokens[:, 1:], tp=True)
-    return {name: p.grad.full_tensor() for name, p in model.named_parameters()}
+    loss = train_step(model, tokens[:, :-1], tokens[:, 1:], tp=True, micro_batch=cfg.micro_batch)
+    return {"loss": loss, **{name: p.grad.full_tensor() for name, p in model.named_parameters()}}
 
 
 def main(cfg_path, model_dir, step0, out):

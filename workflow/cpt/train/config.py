@@ -40,6 +40,7 @@ class TrainConfig:
     steps: int
     steps_per_segment: int
     local_batch: int
+    micro_batch: int | None = None  # rows per forward/backward; None: the whole local batch in one pass
     parallel: dict = field(default_factory=lambda: {"dp_replicate": 1, "dp_shard": 1, "tp": 1})
     seed: int = 0
     compile: bool = False
@@ -55,6 +56,15 @@ class TrainConfig:
     resubmits: int = 3
     continue_from: int | None = None
     chain: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.micro_batch is None:
+            object.__setattr__(self, "micro_batch", self.local_batch)
+        if self.micro_batch < 1 or self.local_batch % self.micro_batch:
+            divisors = [d for d in range(1, self.local_batch + 1) if self.local_batch % d == 0]
+            raise ValueError(f"train.micro_batch={self.micro_batch} does not divide train.local_batch="
+                             f"{self.local_batch}; pick one of {divisors} (gradients accumulate over "
+                             "local_batch / micro_batch passes, so the global batch stays the same)")
 
     @classmethod
     def from_dict(cls, section: dict) -> "TrainConfig":

@@ -15,11 +15,11 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch.distributed.tensor import DTensor
 from torch.distributed.tensor.parallel import loss_parallel
 
@@ -27,6 +27,7 @@ from cpt.atomic import sha256_file
 from cpt.train import checkpoint, hf, launch, lineage
 from cpt.train.config import TrainConfig
 from cpt.train.data import Loader, RowReader, open_shards
+from cpt.train.loss import chunked_cross_entropy
 from cpt.train.metrics import Metrics, truncate_after
 from cpt.train.model import Llama
 from cpt.train.parallelize import parallelize
@@ -64,16 +65,20 @@ def check_fits(args, cfg: TrainConfig, seq_len: int) -> None:
             raise launch.LaunchError(f"train.parallel.tp={tp} does not divide {what}={value}; pick a tp that does")
 
 
-def build(args, cfg: TrainConfig, seq_len: int, mesh, device: torch.device):
-    """Model (materialized on `device`, weights uninitialized) and its optimizer."""
+def build(args, cfg: TrainConfig, seq_len: int, mesh, device: torch.device, materialize=contextlib.nullcontext()):
+    """Model (materialized on `device`, weights uninitialized) and its optimizer.
+
+    Built on meta and parallelized outside `materialize`, then materialized inside it: the memory
+    trace passes a FakeTensorMode (fully_shard cannot run under one: DeviceMesh calls `nonzero`)."""
     with torch.device("meta"):
         model = Llama(args, seq_len)
     parallelize(model, mesh, cfg)
-    model.to_empty(device=device)
-    model.init_buffers()
-    opt = cfg.optimizer
-    optimizer = torch.optim.AdamW(model.parameters(), lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps,
-                                  weight_decay=opt.weight_decay)
+    with materialize:
+        model.to_empty(device=device)
+        model.init_buffers()
+        opt = cfg.optimizer
+        optimizer = torch.optim.AdamW(model.parameters(), lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps,
+                                      weight_decay=opt.weight_decay)
     return model, optimizer
 
 
@@ -87,13 +92,17 @@ def clip_grad_norm(model: torch.nn.Module, max_norm: float) -> torch.Tensor:
     return norm
 
 
-def train_step(model, inputs, targets, tp: bool) -> torch.Tensor:
-    """Forward and backward; returns this rank's mean token loss (fp32)."""
+def train_step(model, inputs, targets, tp: bool, micro_batch: int | None = None) -> torch.Tensor:
+    """Forward and backward in passes of `micro_batch` rows (default: all), gradients accumulating;
+    returns this rank's mean token loss (fp32). Each pass's loss is scaled by its share of the
+    batch's tokens, so loss and gradients equal the one-pass step's up to float rounding."""
+    micro, tokens, total = micro_batch or len(inputs), targets.numel(), torch.zeros((), device=inputs.device)
     with loss_parallel() if tp else contextlib.nullcontext():
-        logits = model(inputs)
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
-        loss.backward()
-    return loss.full_tensor() if isinstance(loss, DTensor) else loss
+        for rows, labels in zip(inputs.split(micro), targets.split(micro)):
+            loss = model(rows, head=partial(chunked_cross_entropy, targets=labels)) / tokens
+            loss.backward()
+            total += (loss.full_tensor() if isinstance(loss, DTensor) else loss).detach()
+    return total
 
 
 def run(cfg: TrainConfig, paths: Paths, *, seq_len: int, until_step: int, digests: dict | None = None,
@@ -159,7 +168,7 @@ def _train(cfg, paths, args, shards, resume, stop, device, seq_len, until_step, 
                        decay_end_step=cfg.schedule.decay_end_step)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss = train_step(model, inputs, targets, tp)
+            loss = train_step(model, inputs, targets, tp, cfg.micro_batch)
             grad_norm = clip_grad_norm(model, cfg.optimizer.grad_clip)
             # One small all-reduce carries the loss for logging and any rank's stop request.
             shared = torch.stack([loss.detach().float(), torch.tensor(float(stop.requested), device=device)])

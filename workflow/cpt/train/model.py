@@ -187,8 +187,11 @@ class Llama(nn.Module):
             else:
                 nn.init.normal_(param, std=std)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, head=None) -> torch.Tensor:
+        """Logits; or, given `head(lm_head, hidden)`, what it returns: the trainer passes its
+        chunked loss so the whole batch's logits never exist (cpt/train/loss.py)."""
         h = self.embed_tokens(tokens)
         for block in self.layers.values():
             h = block(h, self.rope)
-        return self.lm_head(self.norm(h))
+        h = self.norm(h)
+        return self.lm_head(h) if head is None else head(self.lm_head, h)
