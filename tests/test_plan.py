@@ -59,6 +59,39 @@ def test_manifest_counts_replace_config_estimates(config):
     assert sum(u["token_share"] for u in p["sources"].values()) == pytest.approx(1)
 
 
+def test_reference_mix_is_the_seeds(config):
+    """Per-file Stack-v2 lands near its 10% row weight; every source over 1.5 epochs is warned about."""
+    p = plan.make_plan(config)
+    assert config["data"]["sources"]["stack_v2"]["content_fetch"]["documents"] == "file"
+    assert 0.05 <= p["sources"]["stack_v2"]["token_share"] <= 0.20
+    repeated = {name for name, u in p["sources"].items() if u["epochs"] > 1.5}
+    assert repeated == {"fineweb_edu", "finemath"}       # the seed's choice at 500k steps, said out loud
+    for name in repeated:
+        assert any(w.startswith(f"source {name} is repeated") for w in p["warnings"])
+
+
+def test_mix_by_hand():
+    """Two sources at row weights 0.9/0.1, 100 vs 1,000 tokens a document: the rare one takes
+    100/(90+100) = 52.6% of the tokens, over 3x its weight; 1,900 tokens = 1.9 epochs of it."""
+    sizes = {"web": {"documents": 1e6, "tokens": 1e8}, "code": {"documents": 1, "tokens": 1000}}
+    usage = plan.mix_usage({"web": 0.9, "code": 0.1}, sizes, total_tokens=1900 / (100 / 190), weighting="rows")
+    assert usage["code"]["token_share"] == pytest.approx(100 / 190)
+    assert usage["code"]["epochs"] == pytest.approx(1.9)
+    found = plan.mix_warnings(usage, {"max_epochs": 1.5, "max_share_over_weight": 3.0})
+    assert [w.split(" ", 3)[:3] for w in found] == [["source", "code", "is"], ["source", "code", "takes"]]
+
+
+def test_repo_mode_stack_v2_warns_by_name(config):
+    config = copy.deepcopy(config)
+    config["data"]["sources"]["stack_v2"]["content_fetch"]["documents"] = "repo"
+    p = plan.make_plan(config)
+    assert p["sources"]["stack_v2"]["token_share"] > 0.5        # 25k-token repositories at 10% of rows
+    assert any(w.startswith("source stack_v2 takes") for w in p["warnings"])
+    del config["slurm"]["planner"]["sources"]["stack_v2"]["repositories"]
+    with pytest.raises(ConfigError, match="slurm.planner.sources.stack_v2 has no `repositories` count"):
+        plan.make_plan(config)
+
+
 def test_schedule_of_the_reference_run(config):
     s = plan.make_plan(config)["schedule"]
     assert (s["nodes"], s["tasks"], s["partition"], s["hours"]) == (64, 512, "extended", 24)

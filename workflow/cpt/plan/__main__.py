@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from cpt.plan import __doc__ as PLAN_DOC
-from cpt.plan.make import make_plan, render, warnings
+from cpt.plan.make import make_plan, render
 from cpt.settings import ConfigError, load_config
 
 
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"plan: error: {e}", file=sys.stderr)
         return 1
     print(render(plan))
-    for warning in warnings(plan, config):
+    for warning in plan["warnings"]:
         print(f"plan: warning: {warning}", file=sys.stderr)
     if args.json:
         args.json.write_text(json.dumps(plan, indent=1) + "\n")

@@ -20,7 +20,7 @@ def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | Non
     step_s, step_s_from = seconds_per_step(config, metrics)
     shape, shape_from = model_shape(config)
     wait = config["slurm"]["planner"]["queue_wait_hours"] if queue_wait_hours is None else queue_wait_hours
-    return {
+    plan = {
         "tokens_per_step": step_tokens, "steps": config["train"]["steps"], "total_tokens": total,
         "sources": mix_usage(weights, sizes, total, config["data"]["mix"]["weighting"]), "sources_from": sizes_from,
         "seconds_per_step": step_s, "seconds_per_step_from": step_s_from, "queue_wait_hours": wait,
@@ -28,11 +28,30 @@ def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | Non
         "params": param_counts(shape)["total"], "model_from": shape_from,
         "memory_gb": memory_per_gcd(config, shape), "gcd_memory_gb": config["slurm"]["node"]["gcd_memory_gb"],
     }
+    plan["warnings"] = warnings(plan, config)
+    return plan
+
+
+def mix_warnings(sources: dict, planner: dict) -> list[str]:
+    """Sources the mix repeats more than max_epochs, or whose token share outgrows their weight."""
+    found = []
+    for name, u in sources.items():
+        if u["epochs"] > planner["max_epochs"]:
+            found.append(f"source {name} is repeated {u['epochs']:.2f} epochs (over slurm.planner.max_epochs="
+                         f"{planner['max_epochs']:g}): the run sees each of its documents that often; lower "
+                         f"data.sources.{name}.weight or train.steps if that is not intended")
+        if u["token_share"] > planner["max_share_over_weight"] * u["weight"]:
+            found.append(f"source {name} takes {u['token_share']:.1%} of the tokens at weight {u['weight']:.2f} "
+                         f"(over slurm.planner.max_share_over_weight={planner['max_share_over_weight']:g}x): its "
+                         f"documents are long under row weights; check data.sources.{name} (Stack-v2: "
+                         f"content_fetch.documents) or data.mix.weighting")
+    return found
 
 
 def warnings(plan: dict, config: dict) -> list[str]:
-    """What is allowed but likely wrong: segments longer than their job, memory over HBM."""
-    found, s = [], plan["schedule"]
+    """What is allowed but likely wrong: repeated or outsized sources, segments longer than their job,
+    memory over HBM."""
+    found, s = mix_warnings(plan["sources"], config["slurm"]["planner"]), plan["schedule"]
     if config["train"]["steps_per_segment"] > s["steps_fitting_one_job"]:
         found.append(f"train.steps_per_segment={config['train']['steps_per_segment']} needs {s['segment_hours']:.1f} h "
                      f"but only {s['steps_fitting_one_job']} steps fit {s['hours']:g} h; each segment will be cut by "
