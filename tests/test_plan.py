@@ -52,7 +52,7 @@ def test_tokens_weighting_gives_token_shares_directly():
 
 
 def test_manifest_counts_replace_config_estimates(config):
-    manifest = {"sources": {name: {"available_documents": 10, "available_tokens": 1e12}
+    manifest = {"sources": {name: {"available_documents": 10, "available_tokens": 1e10}
                             for name in config["data"]["sources"]}}
     p = plan.make_plan(config, manifest=manifest)
     assert p["sources_from"] == "manifest"
@@ -164,3 +164,110 @@ def test_cli_prints_the_plan_and_fails_on_a_violation(tmp_path):
     assert bad.returncode == 1
     assert ("rule train_segment: slurm.resources.train_segment.hours=24 exceeds the 2 h allowed for 64 nodes"
             " on 'batch'") in bad.stderr
+
+
+# --- jobs: every rule's count and hours against its request -----------------------------------
+
+def test_jobs_of_the_reference_plan_by_hand(config):
+    jobs = plan.make_plan(config)["jobs"]
+    assert set(jobs) >= {"download", "tokenize", "mix_plan", "mix_shard", "train_segment", "eval_export", "eval_task"}
+    dclm = jobs["tokenize"]["by_source"]["dclm"]
+    assert dclm["hours"] == pytest.approx(3.348942e12 / 3500 / 2e5 / 3600)              # 1.33 h of a 2 h job
+    assert dclm["min_shards"] == 3489                    # ceil(3.349e12 / (2e5 tokens/s x 7,200 s / 1.5))
+    assert jobs["tokenize"]["count"] == 3500 + 1400 + 256 + 176 + 528 + 40
+    assert jobs["mix_shard"]["count"] == 648             # ceil(500,000 x 1,344 x 1.01 / 1,048,576)
+    assert jobs["mix_shard"]["hours_estimated"] == pytest.approx(1_048_576 / 500 / 3600)
+    assert jobs["eval_export"]["count"] == 143 and jobs["eval_task"]["count"] == 144 * 4
+    params = plan.make_plan(config)["params"]
+    assert jobs["eval_export"]["hours_estimated"] == pytest.approx(params * 6 / 1e9 / 0.5 / 3600 + 5 / 60)
+    assert jobs["eval_task"]["hours_estimated"] == pytest.approx(10_042 / 3.4 / 3600 + 5 / 60)   # HellaSwag
+    assert jobs["download"]["by_source"]["dclm"]["hours"] == pytest.approx(8.4694e12 / 0.3e9 / 3600)
+    assert jobs["download"]["by_source"]["stack_v2"]["hours"] == pytest.approx(5e8 / 50 / 3600)  # the fetch
+    train = jobs["train_segment"]
+    assert (train["count"], train["nodes"], train["hours_requested"], train["continuation_jobs"]) == (143, 64, 24, 0)
+    for rule, job in jobs.items():
+        if job["hours_requested"] is not None and rule != "train_segment":     # segments may continue
+            assert job["hours_estimated"] * 1.5 <= job["hours_requested"] <= job["policy_limit_hours"], rule
+
+
+def test_too_few_shards_is_an_error_naming_the_minimum(config):
+    config = copy.deepcopy(config)
+    config["data"]["sources"]["dclm"]["shards"] = 512     # ~6.5B tokens a shard: 9 h at 200k tokens/s
+    with pytest.raises(ConfigError, match=r"rule tokenize: estimated 9.08 h x safety 1.5 exceeds the 2 h requested"
+                                          r".*data.sources.dclm.shards=512 -> at least 3489"):
+        plan.make_plan(config)
+
+
+def test_mix_shard_too_big_for_its_job_names_rows_per_shard(config):
+    config = copy.deepcopy(config)
+    config["slurm"]["planner"]["rates"]["mix_shard"]["value"] = 100     # 2.9 h a shard
+    with pytest.raises(ConfigError, match="rule mix_shard: .* lower data.mix.rows_per_shard"):
+        plan.make_plan(config)
+
+
+@pytest.mark.parametrize("path,key", [(("tokenize",), "slurm.planner.rates.tokenize"),
+                                      (("eval_task", "MMLU"), "slurm.planner.rates.eval_task.MMLU")])
+def test_zero_or_missing_rate_names_the_key(config, path, key):
+    broken = copy.deepcopy(config)
+    entry = broken["slurm"]["planner"]["rates"]
+    for part in path[:-1]:
+        entry = entry[part]
+    entry[path[-1]]["value"] = 0
+    with pytest.raises(ConfigError, match=f"{key}.value is 0; a rate must be > 0"):
+        plan.make_plan(broken)
+    del entry[path[-1]]
+    with pytest.raises(ConfigError, match=f"{key} is not set"):
+        plan.make_plan(broken)
+
+
+def test_segment_longer_than_its_job_counts_continuations(config):
+    config = copy.deepcopy(config)
+    config["train"]["steps_per_segment"] = 4000          # 3,704 steps fit a 24 h job: 2 jobs a segment
+    p = plan.make_plan(config)
+    assert p["schedule"]["segments"] == 125 and p["schedule"]["jobs"] == 250
+    assert p["jobs"]["train_segment"]["continuation_jobs"] == 125
+    waits = plan.make_plan(config, queue_wait_hours=24)["schedule"]["calendar_days"] \
+        - plan.make_plan(config, queue_wait_hours=0)["schedule"]["calendar_days"]
+    assert waits == pytest.approx(250)                   # one queue wait per job, continuations included
+    assert any("125 continuation jobs" in w for w in p["warnings"])
+
+
+def _log_finished(path: Path, what: str, done: int, **counters: int) -> None:
+    """A stage's own end-of-job line (cpt.progress.RateLogger) in a job log."""
+    import logging
+
+    from cpt.progress import RateLogger
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    logger = logging.getLogger("cpt")
+    logger.addHandler(handler), logger.setLevel(logging.INFO)
+    try:
+        progress = RateLogger(what, done, "docs", interval=1e9)
+        progress.start -= 10.0                             # as if the job ran 10 s
+        progress.update(done, **counters)
+        progress.finish()
+    finally:
+        logger.removeHandler(handler), handler.close()
+
+
+def test_measured_rates_replace_config(config, tmp_path):
+    for shard, tokens in enumerate([4_000_000, 6_000_000, 5_000_000]):        # 400k, 600k, 500k tokens/s
+        _log_finished(tmp_path / "logs" / "tokenize" / "dclm" / f"{shard:05d}.log", "tokenize dclm", 100,
+                      tokens=tokens)
+    result = tmp_path / "eval" / "results" / "step-00003500" / "MMLU.json"
+    result.parent.mkdir(parents=True)
+    result.write_text(json.dumps({"status": "ok", "limit": None, "elapsed_s": 300 + 1404.2}))
+    jobs = plan.make_plan(config, run_dir=tmp_path)["jobs"]
+    assert jobs["tokenize"]["rate"]["value"] == pytest.approx(500_000, rel=0.01)
+    assert jobs["tokenize"]["rate"]["from"].startswith("measured (3 logs")
+    mmlu = jobs["eval_task"]["by_task"]["MMLU"]["rate"]
+    assert mmlu["value"] == pytest.approx(14_042 / 1404.2) and mmlu["from"].startswith("measured")
+    assert jobs["mix_shard"]["rate"]["from"].startswith("config")              # no mix_shard log yet
+
+
+def test_a_source_with_fewer_files_than_shards_needed_is_an_error(config, tmp_path):
+    listing = tmp_path / "data" / "sources" / "stack_v2.txt"
+    listing.parent.mkdir(parents=True)
+    listing.write_text("".join(f"contents/data/{i}.jsonl.gz\n" for i in range(64)))
+    with pytest.raises(ConfigError, match="data.sources.stack_v2: 64 files but at least 521 tokenize shards"):
+        plan.make_plan(config, run_dir=tmp_path)

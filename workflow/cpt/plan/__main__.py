@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         plan = make_plan(config, manifest=json.loads(manifest_path.read_text()) if manifest_path.exists() else None,
                          metrics=args.metrics or run_dir / "train" / "metrics.jsonl",
-                         queue_wait_hours=args.queue_wait_hours)
+                         queue_wait_hours=args.queue_wait_hours, run_dir=run_dir)
     except ConfigError as e:
         print(f"plan: error: {e}", file=sys.stderr)
         return 1

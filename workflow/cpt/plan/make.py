@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cpt.plan.jobs import check_jobs, plan_jobs
 from cpt.plan.memory import memory_per_gcd, model_shape, param_counts
 from cpt.plan.schedule import schedule, seconds_per_step
 from cpt.plan.sources import mix_usage, source_sizes, tokens_per_step
@@ -11,8 +12,9 @@ from cpt.settings import normalized_weights
 
 
 def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | None = None,
-              queue_wait_hours: float | None = None) -> dict:
-    """Every figure of the plan as plain data (the JSON the `plan` rule writes)."""
+              queue_wait_hours: float | None = None, run_dir: Path | None = None) -> dict:
+    """Every figure of the plan as plain data (the JSON the `plan` rule writes). `run_dir`: an earlier
+    run's results, whose logs measure job rates. A job that cannot fit its request is a ConfigError."""
     step_tokens = tokens_per_step(config)
     total = step_tokens * config["train"]["steps"]
     sizes, sizes_from = source_sizes(config, manifest)
@@ -28,6 +30,8 @@ def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | Non
         "params": param_counts(shape)["total"], "model_from": shape_from,
         "memory_gb": memory_per_gcd(config, shape), "gcd_memory_gb": config["slurm"]["node"]["gcd_memory_gb"],
     }
+    plan["jobs"] = plan_jobs(config, sizes, plan["schedule"], plan["params"], run_dir)
+    check_jobs(config, plan["jobs"])
     plan["warnings"] = warnings(plan, config)
     return plan
 
@@ -55,7 +59,14 @@ def warnings(plan: dict, config: dict) -> list[str]:
     if config["train"]["steps_per_segment"] > s["steps_fitting_one_job"]:
         found.append(f"train.steps_per_segment={config['train']['steps_per_segment']} needs {s['segment_hours']:.1f} h "
                      f"but only {s['steps_fitting_one_job']} steps fit {s['hours']:g} h; each segment will be cut by "
-                     f"the time-limit signal and resubmitted: lower train.steps_per_segment")
+                     f"the time-limit signal and continue in another job ({s['jobs'] - s['segments']} continuation "
+                     f"jobs, each with its queue wait, counted in the schedule): lower train.steps_per_segment")
+    download, limit = plan["jobs"]["download"], config["slurm"]["planner"]["max_download_hours"]
+    found += [f"downloading source {name} takes {d['hours']:,.0f} h ({d['hours'] / 24:,.1f} days) on the login node "
+              f"(over slurm.planner.max_download_hours={limit:g}; rate: slurm.planner.rates.download"
+              + (f", data.sources.{name}.content_fetch.requests_per_second" if "content_fetch" in
+                 config["data"]["sources"][name] else "") + ")"
+              for name, d in download["by_source"].items() if d["hours"] > limit]
     if plan["memory_gb"]["total"] > plan["gcd_memory_gb"]:
         found.append(f"estimated {plan['memory_gb']['total']:.1f} GB per GCD exceeds slurm.node.gcd_memory_gb="
                      f"{plan['gcd_memory_gb']}; lower train.local_batch or raise train.parallel.tp / dp_shard")
@@ -93,4 +104,21 @@ def render(plan: dict) -> str:
     lines += [f"  {k:<26} {v:7.2f} GB" for k, v in plan["memory_gb"].items() if k != "total"]
     total, hbm = plan["memory_gb"]["total"], plan["gcd_memory_gb"]
     lines.append(f"  {'total':<26} {total:7.2f} GB of {hbm:g} GB ({'fits' if total <= hbm else 'DOES NOT FIT'})")
-    return "\n".join(lines)
+    return "\n".join(lines + render_jobs(plan["jobs"]))
+
+
+def render_jobs(jobs: dict) -> list[str]:
+    """The jobs table: count, estimated vs requested hours, nodes, partition, and the rate's origin."""
+    lines = [f"jobs              {'count':>6} {'est. h':>8} {'req. h':>7} {'nodes':>5}  partition  rate",
+             *(f"  {rule:<15} {j['count']:>6,} {j['hours_estimated']:>8.2f} "
+               f"{'-' if j['hours_requested'] is None else format(j['hours_requested'], 'g'):>7} {j['nodes']:>5}  "
+               f"{j['partition']:<9}  {_rate(j)}" for rule, j in jobs.items())]
+    return lines
+
+
+def _rate(job: dict) -> str:
+    if "rate" not in job:
+        return "per task: " + ", ".join(f"{n} {t['rate']['value']:g}/s ({t['rate']['from'].split(' ')[0]})"
+                                        for n, t in job["by_task"].items()) if "by_task" in job else "step time"
+    r = job["rate"]
+    return f"{r['value']:,.3g} {r['unit']} ({r['from'].split(' ')[0]})"
