@@ -271,3 +271,46 @@ def test_a_source_with_fewer_files_than_shards_needed_is_an_error(config, tmp_pa
     listing.write_text("".join(f"contents/data/{i}.jsonl.gz\n" for i in range(64)))
     with pytest.raises(ConfigError, match="data.sources.stack_v2: 64 files but at least 521 tokenize shards"):
         plan.make_plan(config, run_dir=tmp_path)
+
+
+# --- storage: each kind's size and the peak over the timeline -----------------------------------
+
+def test_storage_of_the_reference_plan_by_hand(config):
+    p = plan.make_plan(config)
+    bill, params = p["storage"], p["params"]
+    assert bill["raw_tb"] == pytest.approx((8.4694e12 + 3.4905e12 + 6.682e11 + 4.524e11 + 6.5039196945e10 + 1e12) / 1e12)
+    tokens = 3.348942e12 + 1.3192e12 + 2.384e11 + 1.636e11 + 5e11 + 3.4e10
+    documents = 2.5905e9 + 1.2791e9 + 4.456e8 + 2.477e8 + 5e8 + 2.140561e7
+    assert bill["tokenized_tb"] == pytest.approx((4 * tokens + 100 * documents) / 1e12)
+    assert bill["mixed_tb"] == pytest.approx(678_720_000 * 8193 * 4 / 1e12)          # 22.2 TB of packed rows
+    # kept at the end: 143 segment ends (= keep_every multiples), the keep_last=2 newest (499,500 and
+    # 500,000), step 0. Weights-only except the newest two: 2 x 12 B/param + 143 x 4 B/param.
+    assert bill["checkpoints"] == {"full": 2, "weights_only": 143}
+    assert bill["checkpoints_tb"] == pytest.approx((2 * 12 + 143 * 4) * params / 1e12)
+    assert bill["exports_tb"] == pytest.approx(2 * 2 * params / 1e12)                  # 2 in flight, bf16
+    t = bill["timeline_tb"]
+    assert t["train"] == pytest.approx(bill["raw_tb"] + bill["tokenized_tb"] + bill["mixed_tb"]
+                                       + bill["checkpoints_tb"] + bill["exports_tb"])
+    assert bill["total_tb"] == max(t.values())
+
+
+def test_storage_policy_off_keeps_every_optimizer_state_and_export(config):
+    config = copy.deepcopy(config)
+    config["train"]["checkpoint"]["weights_only_older"] = False
+    config["eval"]["remove_exports"] = False
+    p = plan.make_plan(config)
+    bill = p["storage"]
+    assert bill["checkpoints"] == {"full": 144, "weights_only": 1}
+    assert bill["exports_tb"] == pytest.approx(143 * 2 * p["params"] / 1e12)
+    assert bill["total_tb"] > 70
+    assert any(w.startswith("storage peaks at") and "train.checkpoint.weights_only_older" in w
+               for w in p["warnings"])
+
+
+def test_cleanup_moves_the_peak_to_the_mix(config):
+    config = copy.deepcopy(config)
+    config["data"]["cleanup"] = {"raw": True, "tokenized": True}
+    bill = plan.make_plan(config)["storage"]
+    assert bill["peak_after"] == "mix"                   # tokenized + mixed, raw already gone
+    assert bill["total_tb"] == pytest.approx(bill["tokenized_tb"] + bill["mixed_tb"])
+    assert bill["timeline_tb"]["train"] == pytest.approx(bill["mixed_tb"] + bill["checkpoints_tb"] + bill["exports_tb"])

@@ -8,6 +8,7 @@ from cpt.plan.jobs import check_jobs, plan_jobs
 from cpt.plan.memory import memory_per_gcd, model_shape, param_counts
 from cpt.plan.schedule import schedule, seconds_per_step
 from cpt.plan.sources import mix_usage, source_sizes, tokens_per_step
+from cpt.plan.storage import storage, storage_warnings
 from cpt.settings import normalized_weights
 
 
@@ -32,6 +33,7 @@ def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | Non
     }
     plan["jobs"] = plan_jobs(config, sizes, plan["schedule"], plan["params"], run_dir)
     check_jobs(config, plan["jobs"])
+    plan["storage"] = storage(config, sizes, plan["params"])
     plan["warnings"] = warnings(plan, config)
     return plan
 
@@ -67,6 +69,7 @@ def warnings(plan: dict, config: dict) -> list[str]:
               + (f", data.sources.{name}.content_fetch.requests_per_second" if "content_fetch" in
                  config["data"]["sources"][name] else "") + ")"
               for name, d in download["by_source"].items() if d["hours"] > limit]
+    found += storage_warnings(plan["storage"], config)
     if plan["memory_gb"]["total"] > plan["gcd_memory_gb"]:
         found.append(f"estimated {plan['memory_gb']['total']:.1f} GB per GCD exceeds slurm.node.gcd_memory_gb="
                      f"{plan['gcd_memory_gb']}; lower train.local_batch or raise train.parallel.tp / dp_shard")
@@ -104,7 +107,18 @@ def render(plan: dict) -> str:
     lines += [f"  {k:<26} {v:7.2f} GB" for k, v in plan["memory_gb"].items() if k != "total"]
     total, hbm = plan["memory_gb"]["total"], plan["gcd_memory_gb"]
     lines.append(f"  {'total':<26} {total:7.2f} GB of {hbm:g} GB ({'fits' if total <= hbm else 'DOES NOT FIT'})")
-    return "\n".join(lines + render_jobs(plan["jobs"]))
+    return "\n".join(lines + render_jobs(plan["jobs"]) + render_storage(plan["storage"]))
+
+
+def render_storage(bill: dict) -> list[str]:
+    """Each kind's size and the footprint after each stage; the peak against the quota."""
+    kinds = ("raw", "tokenized", "mixed", "checkpoints", "exports")
+    c = bill["checkpoints"]
+    return [f"storage (TB)      " + "  ".join(f"{k} {bill[k + '_tb']:.1f}" for k in kinds),
+            f"  checkpoints     {c['full']} with optimizer state, {c['weights_only']} weights only",
+            "  after           " + "  ".join(f"{k} {v:.1f}" for k, v in bill["timeline_tb"].items()),
+            f"  peak            {bill['total_tb']:.1f} TB of {bill['quota_tb']:g} TB quota "
+            f"({'fits' if bill['total_tb'] <= bill['quota_tb'] else 'OVER QUOTA'})"]
 
 
 def render_jobs(jobs: dict) -> list[str]:
