@@ -114,7 +114,7 @@ def render_storage(bill: dict) -> list[str]:
     """Each kind's size and the footprint after each stage; the peak against the quota."""
     kinds = ("raw", "tokenized", "mixed", "checkpoints", "exports")
     c = bill["checkpoints"]
-    return [f"storage (TB)      " + "  ".join(f"{k} {bill[k + '_tb']:.1f}" for k in kinds),
+    return [f"storage (TB)      " + "  ".join(f"{k} {bill[k + '_tb']:.2f}" for k in kinds),
             f"  checkpoints     {c['full']} with optimizer state, {c['weights_only']} weights only",
             "  after           " + "  ".join(f"{k} {v:.1f}" for k, v in bill["timeline_tb"].items()),
             f"  peak            {bill['total_tb']:.1f} TB of {bill['quota_tb']:g} TB quota "
@@ -131,8 +131,10 @@ def render_jobs(jobs: dict) -> list[str]:
 
 
 def _rate(job: dict) -> str:
-    if "rate" not in job:
-        return "per task: " + ", ".join(f"{n} {t['rate']['value']:g}/s ({t['rate']['from'].split(' ')[0]})"
-                                        for n, t in job["by_task"].items()) if "by_task" in job else "step time"
-    r = job["rate"]
-    return f"{r['value']:,.3g} {r['unit']} ({r['from'].split(' ')[0]})"
+    """The rate behind an estimate and whether it was measured or configured."""
+    if "by_task" in job:
+        return ", ".join(f"{name} {t['rate']['value']:.3g} samples/s ({t['rate']['from'].split(' ')[0]})"
+                         for name, t in job["by_task"].items())
+    if "rate" in job:
+        return f"{job['rate']['value']:,.3g} {job['rate']['unit']} ({job['rate']['from'].split(' ')[0]})"
+    return "seconds per step (above)"
