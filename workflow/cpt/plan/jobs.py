@@ -58,8 +58,8 @@ def download_job(config: dict, sizes: dict) -> dict:
     for name, spec in config["data"]["sources"].items():
         hours = sizes[name].get("bytes", 0) / GB / r["value"] / 3600
         fetch = spec.get("content_fetch")
-        if fetch:
-            files = config["slurm"]["planner"]["sources"][name]["documents"]
+        if fetch:   # one request per file: the card estimate counts files in either document mode
+            files = config["slurm"]["planner"].get("sources", {}).get(name, sizes[name])["documents"]
             hours = max(hours, files / fetch["requests_per_second"] / 3600)
         by_source[name] = {"bytes": sizes[name].get("bytes", 0), "hours": hours}
     return {"count": len(by_source), "hours_estimated": max(s["hours"] for s in by_source.values()),

@@ -12,10 +12,11 @@ def tokens_per_step(config: dict) -> int:
 
 def source_sizes(config: dict, manifest: dict | None) -> tuple[dict[str, dict], str]:
     """Documents and tokens available per source: counted by a manifest, else config estimates."""
-    if manifest is not None:
-        return ({name: {"documents": s["available_documents"], "tokens": s["available_tokens"]}
-                 for name, s in manifest["sources"].items()}, "manifest")
     estimates = config["slurm"]["planner"].get("sources", {})
+    if manifest is not None:   # counted; download bytes are the cards' still
+        return ({name: {"documents": s["available_documents"], "tokens": s["available_tokens"],
+                        "bytes": estimates.get(name, {}).get("bytes", 0)}
+                 for name, s in manifest["sources"].items()}, "manifest")
     missing = sorted(set(config["data"]["sources"]) - set(estimates))
     if missing:
         raise ConfigError(f"slurm.planner.sources has no size estimate for {', '.join(missing)}; "
