@@ -20,6 +20,7 @@ include: "workflow/rules/eval.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/plan.smk"
 include: "workflow/rules/status.smk"
+include: "workflow/rules/cleanup.smk"
 
 
 rule data:
@@ -40,8 +41,15 @@ rule evaluate:
         eval_results(),
 
 
+rule cleanup:
+    """Empty consumed raw sources and tokenized shards, as data.cleanup switches on."""
+    input:
+        cleanup_outputs(),
+
+
 rule report:
     """Results table (Markdown, CSV, LaTeX) and plots under results/<run>/report/."""
     input:
         rules.report_tables.output,
+        cleanup_outputs(),
     default_target: True

@@ -52,11 +52,44 @@ def test_tokens_weighting_gives_token_shares_directly():
 
 
 def test_manifest_counts_replace_config_estimates(config):
-    manifest = {"sources": {name: {"available_documents": 10, "available_tokens": 1e12}
+    manifest = {"sources": {name: {"available_documents": 10, "available_tokens": 1e10}
                             for name in config["data"]["sources"]}}
     p = plan.make_plan(config, manifest=manifest)
     assert p["sources_from"] == "manifest"
     assert sum(u["token_share"] for u in p["sources"].values()) == pytest.approx(1)
+
+
+def test_reference_mix_is_the_seeds(config):
+    """Per-file Stack-v2 lands near its 10% row weight; every source over 1.5 epochs is warned about."""
+    p = plan.make_plan(config)
+    assert config["data"]["sources"]["stack_v2"]["content_fetch"]["documents"] == "file"
+    assert 0.05 <= p["sources"]["stack_v2"]["token_share"] <= 0.20
+    repeated = {name for name, u in p["sources"].items() if u["epochs"] > 1.5}
+    assert repeated == {"fineweb_edu", "finemath"}       # the seed's choice at 500k steps, said out loud
+    for name in repeated:
+        assert any(w.startswith(f"source {name} is repeated") for w in p["warnings"])
+
+
+def test_mix_by_hand():
+    """Two sources at row weights 0.9/0.1, 100 vs 1,000 tokens a document: the rare one takes
+    100/(90+100) = 52.6% of the tokens, over 3x its weight; 1,900 tokens = 1.9 epochs of it."""
+    sizes = {"web": {"documents": 1e6, "tokens": 1e8}, "code": {"documents": 1, "tokens": 1000}}
+    usage = plan.mix_usage({"web": 0.9, "code": 0.1}, sizes, total_tokens=1900 / (100 / 190), weighting="rows")
+    assert usage["code"]["token_share"] == pytest.approx(100 / 190)
+    assert usage["code"]["epochs"] == pytest.approx(1.9)
+    found = plan.mix_warnings(usage, {"max_epochs": 1.5, "max_share_over_weight": 3.0})
+    assert [w.split(" ", 3)[:3] for w in found] == [["source", "code", "is"], ["source", "code", "takes"]]
+
+
+def test_repo_mode_stack_v2_warns_by_name(config):
+    config = copy.deepcopy(config)
+    config["data"]["sources"]["stack_v2"]["content_fetch"]["documents"] = "repo"
+    p = plan.make_plan(config)
+    assert p["sources"]["stack_v2"]["token_share"] > 0.5        # 25k-token repositories at 10% of rows
+    assert any(w.startswith("source stack_v2 takes") for w in p["warnings"])
+    del config["slurm"]["planner"]["sources"]["stack_v2"]["repositories"]
+    with pytest.raises(ConfigError, match="slurm.planner.sources.stack_v2 has no `repositories` count"):
+        plan.make_plan(config)
 
 
 def test_schedule_of_the_reference_run(config):
@@ -131,3 +164,156 @@ def test_cli_prints_the_plan_and_fails_on_a_violation(tmp_path):
     assert bad.returncode == 1
     assert ("rule train_segment: slurm.resources.train_segment.hours=24 exceeds the 2 h allowed for 64 nodes"
             " on 'batch'") in bad.stderr
+
+
+# --- jobs: every rule's count and hours against its request -----------------------------------
+
+def test_jobs_of_the_reference_plan_by_hand(config):
+    jobs = plan.make_plan(config)["jobs"]
+    assert set(jobs) >= {"download", "tokenize", "mix_plan", "mix_shard", "train_segment", "eval_export", "eval_task"}
+    dclm = jobs["tokenize"]["by_source"]["dclm"]
+    assert dclm["hours"] == pytest.approx(3.348942e12 / 3500 / 2e5 / 3600)              # 1.33 h of a 2 h job
+    assert dclm["min_shards"] == 3489                    # ceil(3.349e12 / (2e5 tokens/s x 7,200 s / 1.5))
+    assert jobs["tokenize"]["count"] == 3500 + 1400 + 256 + 176 + 528 + 40
+    assert jobs["mix_shard"]["count"] == 648             # ceil(500,000 x 1,344 x 1.01 / 1,048,576)
+    assert jobs["mix_shard"]["hours_estimated"] == pytest.approx(1_048_576 / 500 / 3600)
+    assert jobs["eval_export"]["count"] == 143 and jobs["eval_task"]["count"] == 144 * 4
+    params = plan.make_plan(config)["params"]
+    assert jobs["eval_export"]["hours_estimated"] == pytest.approx(params * 6 / 1e9 / 0.5 / 3600 + 5 / 60)
+    assert jobs["eval_task"]["hours_estimated"] == pytest.approx(10_042 / 3.4 / 3600 + 5 / 60)   # HellaSwag
+    assert jobs["download"]["by_source"]["dclm"]["hours"] == pytest.approx(8.4694e12 / 0.3e9 / 3600)
+    assert jobs["download"]["by_source"]["stack_v2"]["hours"] == pytest.approx(5e8 / 50 / 3600)  # the fetch
+    train = jobs["train_segment"]
+    assert (train["count"], train["nodes"], train["hours_requested"], train["continuation_jobs"]) == (143, 64, 24, 0)
+    for rule, job in jobs.items():
+        if job["hours_requested"] is not None and rule != "train_segment":     # segments may continue
+            assert job["hours_estimated"] * 1.5 <= job["hours_requested"] <= job["policy_limit_hours"], rule
+
+
+def test_too_few_shards_is_an_error_naming_the_minimum(config):
+    config = copy.deepcopy(config)
+    config["data"]["sources"]["dclm"]["shards"] = 512     # ~6.5B tokens a shard: 9 h at 200k tokens/s
+    with pytest.raises(ConfigError, match=r"rule tokenize: estimated 9.08 h x safety 1.5 exceeds the 2 h requested"
+                                          r".*data.sources.dclm.shards=512 -> at least 3489"):
+        plan.make_plan(config)
+
+
+def test_mix_shard_too_big_for_its_job_names_rows_per_shard(config):
+    config = copy.deepcopy(config)
+    config["slurm"]["planner"]["rates"]["mix_shard"]["value"] = 100     # 2.9 h a shard
+    with pytest.raises(ConfigError, match="rule mix_shard: .* lower data.mix.rows_per_shard"):
+        plan.make_plan(config)
+
+
+@pytest.mark.parametrize("path,key", [(("tokenize",), "slurm.planner.rates.tokenize"),
+                                      (("eval_task", "MMLU"), "slurm.planner.rates.eval_task.MMLU")])
+def test_zero_or_missing_rate_names_the_key(config, path, key):
+    broken = copy.deepcopy(config)
+    entry = broken["slurm"]["planner"]["rates"]
+    for part in path[:-1]:
+        entry = entry[part]
+    entry[path[-1]]["value"] = 0
+    with pytest.raises(ConfigError, match=f"{key}.value is 0; a rate must be > 0"):
+        plan.make_plan(broken)
+    del entry[path[-1]]
+    with pytest.raises(ConfigError, match=f"{key} is not set"):
+        plan.make_plan(broken)
+
+
+def test_segment_longer_than_its_job_counts_continuations(config):
+    config = copy.deepcopy(config)
+    config["train"]["steps_per_segment"] = 4000          # 3,704 steps fit a 24 h job: 2 jobs a segment
+    p = plan.make_plan(config)
+    assert p["schedule"]["segments"] == 125 and p["schedule"]["jobs"] == 250
+    assert p["jobs"]["train_segment"]["continuation_jobs"] == 125
+    waits = plan.make_plan(config, queue_wait_hours=24)["schedule"]["calendar_days"] \
+        - plan.make_plan(config, queue_wait_hours=0)["schedule"]["calendar_days"]
+    assert waits == pytest.approx(250)                   # one queue wait per job, continuations included
+    assert any("125 continuation jobs" in w for w in p["warnings"])
+
+
+def _log_finished(path: Path, what: str, done: int, **counters: int) -> None:
+    """A stage's own end-of-job line (cpt.progress.RateLogger) in a job log."""
+    import logging
+
+    from cpt.progress import RateLogger
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    logger = logging.getLogger("cpt")
+    logger.addHandler(handler), logger.setLevel(logging.INFO)
+    try:
+        progress = RateLogger(what, done, "docs", interval=1e9)
+        progress.start -= 10.0                             # as if the job ran 10 s
+        progress.update(done, **counters)
+        progress.finish()
+    finally:
+        logger.removeHandler(handler), handler.close()
+
+
+def test_measured_rates_replace_config(config, tmp_path):
+    for shard, tokens in enumerate([4_000_000, 6_000_000, 5_000_000]):        # 400k, 600k, 500k tokens/s
+        _log_finished(tmp_path / "logs" / "tokenize" / "dclm" / f"{shard:05d}.log", "tokenize dclm", 100,
+                      tokens=tokens)
+    result = tmp_path / "eval" / "results" / "step-00003500" / "MMLU.json"
+    result.parent.mkdir(parents=True)
+    result.write_text(json.dumps({"status": "ok", "limit": None, "elapsed_s": 300 + 1404.2}))
+    jobs = plan.make_plan(config, run_dir=tmp_path)["jobs"]
+    assert jobs["tokenize"]["rate"]["value"] == pytest.approx(500_000, rel=0.01)
+    assert jobs["tokenize"]["rate"]["from"].startswith("measured (3 logs")
+    mmlu = jobs["eval_task"]["by_task"]["MMLU"]["rate"]
+    assert mmlu["value"] == pytest.approx(14_042 / 1404.2) and mmlu["from"].startswith("measured")
+    assert jobs["mix_shard"]["rate"]["from"].startswith("config")              # no mix_shard log yet
+
+
+def test_a_source_with_fewer_files_than_shards_needed_is_an_error(config, tmp_path):
+    listing = tmp_path / "data" / "sources" / "stack_v2.txt"
+    listing.parent.mkdir(parents=True)
+    listing.write_text("".join(f"contents/data/{i}.jsonl.gz\n" for i in range(64)))
+    with pytest.raises(ConfigError, match="data.sources.stack_v2: 64 files but at least 521 tokenize shards"):
+        plan.make_plan(config, run_dir=tmp_path)
+
+
+# --- storage: each kind's size and the peak over the timeline -----------------------------------
+
+def test_storage_of_the_reference_plan_by_hand(config):
+    p = plan.make_plan(config)
+    bill, params = p["storage"], p["params"]
+    assert bill["raw_tb"] == pytest.approx((8.4694e12 + 3.4905e12 + 6.682e11 + 4.524e11 + 6.5039196945e10 + 1e12) / 1e12)
+    tokens = 3.348942e12 + 1.3192e12 + 2.384e11 + 1.636e11 + 5e11 + 3.4e10
+    documents = 2.5905e9 + 1.2791e9 + 4.456e8 + 2.477e8 + 5e8 + 2.140561e7
+    assert bill["tokenized_tb"] == pytest.approx((4 * tokens + 100 * documents) / 1e12)
+    assert bill["mixed_tb"] == pytest.approx(678_720_000 * 8193 * 4 / 1e12)          # 22.2 TB of packed rows
+    # kept at the end: 143 segment ends (= keep_every multiples), the keep_last=2 newest (499,500 and
+    # 500,000), step 0. Weights-only except the newest two: 2 x 12 B/param + 143 x 4 B/param.
+    assert bill["checkpoints"] == {"full": 2, "weights_only": 143}
+    assert bill["checkpoints_tb"] == pytest.approx((2 * 12 + 143 * 4) * params / 1e12)
+    assert bill["exports_tb"] == pytest.approx(2 * 2 * params / 1e12)                  # 2 in flight, bf16
+    t = bill["timeline_tb"]                              # data.cleanup on: raw and tokenized gone by training
+    assert t["mix"] == pytest.approx(bill["tokenized_tb"] + bill["mixed_tb"])
+    assert t["train"] == pytest.approx(bill["mixed_tb"] + bill["checkpoints_tb"] + bill["exports_tb"])
+    assert bill["total_tb"] == max(t.values()) == t["mix"] < 50
+
+
+def test_storage_policy_off_keeps_every_optimizer_state_and_export(config):
+    config = copy.deepcopy(config)
+    config["train"]["checkpoint"]["weights_only_older"] = False
+    config["eval"]["remove_exports"] = False
+    config["data"]["cleanup"] = {"raw": False, "tokenized": False}
+    p = plan.make_plan(config)
+    bill = p["storage"]
+    assert bill["checkpoints"] == {"full": 144, "weights_only": 1}
+    assert bill["exports_tb"] == pytest.approx(143 * 2 * p["params"] / 1e12)
+    assert bill["total_tb"] > 70
+    assert any(w.startswith("storage peaks at") and "train.checkpoint.weights_only_older" in w
+               for w in p["warnings"])
+
+
+def test_without_cleanup_the_peak_is_at_the_end_of_training_and_over_quota(config):
+    config = copy.deepcopy(config)
+    config["data"]["cleanup"] = {"raw": False, "tokenized": False}
+    p = plan.make_plan(config)
+    bill = p["storage"]
+    assert bill["peak_after"] == "train"                 # everything still there, plus the checkpoints
+    assert bill["total_tb"] == pytest.approx(bill["raw_tb"] + bill["tokenized_tb"] + bill["mixed_tb"]
+                                             + bill["checkpoints_tb"] + bill["exports_tb"])
+    assert any("turn on data.cleanup.raw, data.cleanup.tokenized" in w for w in p["warnings"])

@@ -17,6 +17,12 @@ if "keep_every" in config["train"].get("checkpoint", {}):
     check_cadence(EVAL["every"], config["train"]["checkpoint"]["keep_every"])
 
 
+def export_dir(path):
+    """With eval.remove_exports an export is temp(): Snakemake deletes it once every job reading it
+    (its step's eval tasks, and any other declared consumer) is done, and re-exports it for a rerun."""
+    return temp(path) if EVAL["remove_exports"] else path
+
+
 def eval_results():
     """Every (step, task) results JSON: the evaluate target, and the report's input."""
     return [str(result_path(RUN_DIR, step, name)) for step in EVAL_STEPS for name in EVAL_TASKS]
@@ -60,7 +66,7 @@ rule eval_export:
     input:
         trained_checkpoint,
     output:
-        directory(f"{EVAL_DIR}/models/step-{{step}}"),
+        export_dir(directory(f"{EVAL_DIR}/models/step-{{step}}")),
     wildcard_constraints:
         step=STEP_PATTERN,
     params:

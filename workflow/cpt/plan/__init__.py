@@ -12,11 +12,11 @@ shape from the base model's config.json.
     python -m cpt.plan config.yaml [configs/demo.yaml ...] [--queue-wait-hours H] [--json out.json]
 """
 
-from cpt.plan.make import make_plan, render, warnings
+from cpt.plan.make import make_plan, mix_warnings, render, warnings
 from cpt.plan.memory import memory_per_gcd, model_shape, param_counts
 from cpt.plan.schedule import schedule, seconds_per_step
 from cpt.plan.sources import mix_usage, source_sizes, tokens_per_step
 from cpt.settings import load_config
 
-__all__ = ["load_config", "make_plan", "memory_per_gcd", "mix_usage", "model_shape", "param_counts",
+__all__ = ["load_config", "make_plan", "memory_per_gcd", "mix_warnings", "mix_usage", "model_shape", "param_counts",
            "render", "schedule", "seconds_per_step", "source_sizes", "tokens_per_step", "warnings"]

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from cpt.plan import __doc__ as PLAN_DOC
-from cpt.plan.make import make_plan, render, warnings
+from cpt.plan.make import make_plan, render
 from cpt.settings import ConfigError, load_config
 
 
@@ -27,12 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         plan = make_plan(config, manifest=json.loads(manifest_path.read_text()) if manifest_path.exists() else None,
                          metrics=args.metrics or run_dir / "train" / "metrics.jsonl",
-                         queue_wait_hours=args.queue_wait_hours)
+                         queue_wait_hours=args.queue_wait_hours, run_dir=run_dir)
     except ConfigError as e:
         print(f"plan: error: {e}", file=sys.stderr)
         return 1
     print(render(plan))
-    plan["warnings"] = warnings(plan, config)
     for warning in plan["warnings"]:
         print(f"plan: warning: {warning}", file=sys.stderr)
     if args.json:

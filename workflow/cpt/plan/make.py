@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cpt.plan.jobs import check_jobs, plan_jobs
 from cpt.plan.memory import memory_per_gcd, model_shape, param_counts
 from cpt.plan.schedule import schedule, seconds_per_step
 from cpt.plan.sources import mix_usage, source_sizes, tokens_per_step
+from cpt.plan.storage import storage, storage_warnings
 from cpt.settings import normalized_weights
 
 
 def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | None = None,
-              queue_wait_hours: float | None = None) -> dict:
-    """Every figure of the plan as plain data (the JSON the `plan` rule writes)."""
+              queue_wait_hours: float | None = None, run_dir: Path | None = None) -> dict:
+    """Every figure of the plan as plain data (the JSON the `plan` rule writes). `run_dir`: an earlier
+    run's results, whose logs measure job rates. A job that cannot fit its request is a ConfigError."""
     step_tokens = tokens_per_step(config)
     total = step_tokens * config["train"]["steps"]
     sizes, sizes_from = source_sizes(config, manifest)
@@ -20,7 +23,7 @@ def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | Non
     step_s, step_s_from = seconds_per_step(config, metrics)
     shape, shape_from = model_shape(config)
     wait = config["slurm"]["planner"]["queue_wait_hours"] if queue_wait_hours is None else queue_wait_hours
-    return {
+    plan = {
         "tokens_per_step": step_tokens, "steps": config["train"]["steps"], "total_tokens": total,
         "sources": mix_usage(weights, sizes, total, config["data"]["mix"]["weighting"]), "sources_from": sizes_from,
         "seconds_per_step": step_s, "seconds_per_step_from": step_s_from, "queue_wait_hours": wait,
@@ -28,18 +31,48 @@ def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | Non
         "params": param_counts(shape)["total"], "model_from": shape_from,
         "memory_gb": memory_per_gcd(config, shape), "gcd_memory_gb": config["slurm"]["node"]["gcd_memory_gb"],
     }
+    plan["jobs"] = plan_jobs(config, sizes, plan["schedule"], plan["params"], run_dir)
+    check_jobs(config, plan["jobs"])
+    plan["storage"] = storage(config, sizes, plan["params"])
+    plan["warnings"] = warnings(plan, config)
+    return plan
+
+
+def mix_warnings(sources: dict, planner: dict) -> list[str]:
+    """Sources the mix repeats more than max_epochs, or whose token share outgrows their weight."""
+    found = []
+    for name, u in sources.items():
+        if u["epochs"] > planner["max_epochs"]:
+            found.append(f"source {name} is repeated {u['epochs']:.2f} epochs (over slurm.planner.max_epochs="
+                         f"{planner['max_epochs']:g}): the run sees each of its documents that often; lower "
+                         f"data.sources.{name}.weight or train.steps if that is not intended")
+        if u["token_share"] > planner["max_share_over_weight"] * u["weight"]:
+            found.append(f"source {name} takes {u['token_share']:.1%} of the tokens at weight {u['weight']:.2f} "
+                         f"(over slurm.planner.max_share_over_weight={planner['max_share_over_weight']:g}x): its "
+                         f"documents are long under row weights; check data.sources.{name} (Stack-v2: "
+                         f"content_fetch.documents) or data.mix.weighting")
+    return found
 
 
 def warnings(plan: dict, config: dict) -> list[str]:
-    """What is allowed but likely wrong: segments longer than their job, memory over HBM, and
-    the config checks' warnings (cpt.checks: schedule, mesh, sources)."""
+    """What is allowed but likely wrong: repeated or outsized sources, segments longer than their job,
+    memory over HBM, and the config checks' warnings (cpt.checks: schedule, mesh, sources)."""
     from cpt import checks  # cpt.checks reads the model shape through this package
 
-    found, s = [w.line() for w in checks.run(config).warnings], plan["schedule"]
+    found = [w.line() for w in checks.run(config).warnings] + mix_warnings(plan["sources"], config["slurm"]["planner"])
+    s = plan["schedule"]
     if config["train"]["steps_per_segment"] > s["steps_fitting_one_job"]:
         found.append(f"train.steps_per_segment={config['train']['steps_per_segment']} needs {s['segment_hours']:.1f} h "
                      f"but only {s['steps_fitting_one_job']} steps fit {s['hours']:g} h; each segment will be cut by "
-                     f"the time-limit signal and resubmitted: lower train.steps_per_segment")
+                     f"the time-limit signal and continue in another job ({s['jobs'] - s['segments']} continuation "
+                     f"jobs, each with its queue wait, counted in the schedule): lower train.steps_per_segment")
+    download, limit = plan["jobs"]["download"], config["slurm"]["planner"]["max_download_hours"]
+    found += [f"downloading source {name} takes {d['hours']:,.0f} h ({d['hours'] / 24:,.1f} days) on the login node "
+              f"(over slurm.planner.max_download_hours={limit:g}; rate: slurm.planner.rates.download"
+              + (f", data.sources.{name}.content_fetch.requests_per_second" if "content_fetch" in
+                 config["data"]["sources"][name] else "") + ")"
+              for name, d in download["by_source"].items() if d["hours"] > limit]
+    found += storage_warnings(plan["storage"], config)
     if plan["memory_gb"]["total"] > plan["gcd_memory_gb"]:
         found.append(f"estimated {plan['memory_gb']['total']:.1f} GB per GCD exceeds slurm.node.gcd_memory_gb="
                      f"{plan['gcd_memory_gb']}; lower train.local_batch or raise train.parallel.tp / dp_shard")
@@ -77,4 +110,34 @@ def render(plan: dict) -> str:
     lines += [f"  {k:<26} {v:7.2f} GB" for k, v in plan["memory_gb"].items() if k != "total"]
     total, hbm = plan["memory_gb"]["total"], plan["gcd_memory_gb"]
     lines.append(f"  {'total':<26} {total:7.2f} GB of {hbm:g} GB ({'fits' if total <= hbm else 'DOES NOT FIT'})")
-    return "\n".join(lines)
+    return "\n".join(lines + render_jobs(plan["jobs"]) + render_storage(plan["storage"]))
+
+
+def render_storage(bill: dict) -> list[str]:
+    """Each kind's size and the footprint after each stage; the peak against the quota."""
+    kinds = ("raw", "tokenized", "mixed", "checkpoints", "exports")
+    c = bill["checkpoints"]
+    return [f"storage (TB)      " + "  ".join(f"{k} {bill[k + '_tb']:.2f}" for k in kinds),
+            f"  checkpoints     {c['full']} with optimizer state, {c['weights_only']} weights only",
+            "  after           " + "  ".join(f"{k} {v:.1f}" for k, v in bill["timeline_tb"].items()),
+            f"  peak            {bill['total_tb']:.1f} TB of {bill['quota_tb']:g} TB quota "
+            f"({'fits' if bill['total_tb'] <= bill['quota_tb'] else 'OVER QUOTA'})"]
+
+
+def render_jobs(jobs: dict) -> list[str]:
+    """The jobs table: count, estimated vs requested hours, nodes, partition, and the rate's origin."""
+    lines = [f"jobs              {'count':>6} {'est. h':>8} {'req. h':>7} {'nodes':>5}  partition  rate",
+             *(f"  {rule:<15} {j['count']:>6,} {j['hours_estimated']:>8.2f} "
+               f"{'-' if j['hours_requested'] is None else format(j['hours_requested'], 'g'):>7} {j['nodes']:>5}  "
+               f"{j['partition']:<9}  {_rate(j)}" for rule, j in jobs.items())]
+    return lines
+
+
+def _rate(job: dict) -> str:
+    """The rate behind an estimate and whether it was measured or configured."""
+    if "by_task" in job:
+        return ", ".join(f"{name} {t['rate']['value']:.3g} samples/s ({t['rate']['from'].split(' ')[0]})"
+                         for name, t in job["by_task"].items())
+    if "rate" in job:
+        return f"{job['rate']['value']:,.3g} {job['rate']['unit']} ({job['rate']['from'].split(' ')[0]})"
+    return "seconds per step (above)"

@@ -8,6 +8,7 @@ import statistics
 from pathlib import Path
 
 from cpt import cluster
+from cpt.settings import ConfigError
 
 TRAIN_RULE = "train_segment"
 
@@ -22,7 +23,8 @@ def seconds_per_step(config: dict, metrics: Path | None) -> tuple[float, str]:
 
 
 def schedule(config: dict, step_seconds: float, queue_wait_hours: float) -> dict:
-    """Segments, node- and GCD-hours and calendar time of the training chain on its request."""
+    """Segments, their jobs (continuations included), node- and GCD-hours and calendar time of the training
+    chain on its request: every job pays the segment overhead and a queue wait."""
     train, planner = config["train"], config["slurm"]["planner"]
     par = train["parallel"]
     tasks = par["dp_replicate"] * par["dp_shard"] * par["tp"]
@@ -31,13 +33,20 @@ def schedule(config: dict, step_seconds: float, queue_wait_hours: float) -> dict
     usable_s = req["hours"] * 3600 - planner["segment_overhead_minutes"] * 60
     segment_hours = (train["steps_per_segment"] * step_seconds) / 3600 + planner["segment_overhead_minutes"] / 60
     segments = math.ceil(train["steps"] / train["steps_per_segment"])
-    run_hours = train["steps"] * step_seconds / 3600 + segments * planner["segment_overhead_minutes"] / 60
+    fitting = int(usable_s // step_seconds)
+    if fitting < 1:
+        raise ConfigError(f"not one step of {step_seconds:.1f} s fits slurm.resources.{TRAIN_RULE}.hours="
+                          f"{req['hours']:g} after slurm.planner.segment_overhead_minutes="
+                          f"{planner['segment_overhead_minutes']:g}; raise the hours or lower the overhead")
+    # a segment longer than its job is stopped by the time-limit signal and continues in the next job
+    jobs = segments * math.ceil(train["steps_per_segment"] / fitting)
+    run_hours = train["steps"] * step_seconds / 3600 + jobs * planner["segment_overhead_minutes"] / 60
     gcds_per_node = config["slurm"]["node"]["gcds"]
     return {
         "tasks": tasks, "nodes": req["nodes"], "partition": req["partition"], "hours": req["hours"],
         "policy_limit_hours": cluster.walltime_limit(config["slurm"]["partitions"], req["partition"], req["nodes"]),
-        "steps_fitting_one_job": int(usable_s // step_seconds),
-        "segment_hours": segment_hours, "segments": segments,
+        "steps_fitting_one_job": fitting,
+        "segment_hours": segment_hours, "segments": segments, "jobs": jobs,
         "node_hours": run_hours * req["nodes"], "gcd_hours": run_hours * req["nodes"] * gcds_per_node,
-        "calendar_days": (run_hours + segments * queue_wait_hours) / 24,
+        "calendar_days": (run_hours + jobs * queue_wait_hours) / 24,
     }

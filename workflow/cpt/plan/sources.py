@@ -12,15 +12,28 @@ def tokens_per_step(config: dict) -> int:
 
 def source_sizes(config: dict, manifest: dict | None) -> tuple[dict[str, dict], str]:
     """Documents and tokens available per source: counted by a manifest, else config estimates."""
-    if manifest is not None:
-        return ({name: {"documents": s["available_documents"], "tokens": s["available_tokens"]}
-                 for name, s in manifest["sources"].items()}, "manifest")
     estimates = config["slurm"]["planner"].get("sources", {})
+    if manifest is not None:   # counted; download bytes are the cards' still
+        return ({name: {"documents": s["available_documents"], "tokens": s["available_tokens"],
+                        "bytes": estimates.get(name, {}).get("bytes", 0)}
+                 for name, s in manifest["sources"].items()}, "manifest")
     missing = sorted(set(config["data"]["sources"]) - set(estimates))
     if missing:
         raise ConfigError(f"slurm.planner.sources has no size estimate for {', '.join(missing)}; "
-                          f"add {{documents: N, tokens: N}} for each, or pass --manifest of a finished mix")
-    return {name: estimates[name] for name in config["data"]["sources"]}, "config estimate"
+                          f"add {{documents: N, tokens: N, bytes: N}} for each (from the dataset's card), "
+                          f"or pass --manifest of a finished mix")
+    return {name: _estimate(name, spec, estimates[name]) for name, spec in config["data"]["sources"].items()}, \
+        "config estimate"
+
+
+def _estimate(name: str, spec: dict, estimate: dict) -> dict:
+    """A source's size estimate; Stack-v2 in repo mode counts repositories as its documents."""
+    if spec.get("content_fetch", {}).get("documents") != "repo":
+        return estimate
+    if "repositories" not in estimate:
+        raise ConfigError(f"data.sources.{name}.content_fetch.documents is repo but slurm.planner.sources.{name} "
+                          f"has no `repositories` count; add it (the smol-ids row count) or use documents: file")
+    return {**estimate, "documents": estimate["repositories"]}
 
 
 def mix_usage(weights: dict[str, float], sizes: dict[str, dict], total_tokens: float, weighting: str) -> dict:

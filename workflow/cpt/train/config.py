@@ -33,6 +33,7 @@ class CheckpointConfig:
     interval: int = 500
     keep_last: int = 2
     keep_every: int = 3500
+    weights_only_older: bool = False   # see cpt.train.retention
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from torch.distributed.tensor import DTensor
 from torch.distributed.tensor.parallel import loss_parallel
 
 from cpt.atomic import sha256_file
-from cpt.train import checkpoint, hf, launch, lineage
+from cpt.train import checkpoint, hf, launch, lineage, retention
 from cpt.train.config import TrainConfig
 from cpt.train.data import Loader, RowReader, open_shards
 from cpt.train.loss import chunked_cross_entropy
@@ -115,11 +115,14 @@ def run(cfg: TrainConfig, paths: Paths, *, seq_len: int, until_step: int, digest
     check_fits(args, cfg, seq_len)
     shards = open_shards(paths.manifest, seq_len=seq_len,
                          tokenizer_sha256=sha256_file(paths.base_dir / "tokenizer.json"))
+    if ranks.rank == 0:
+        retention.recover(paths.checkpoints)   # a weights-only rewrite a crash interrupted
     resume = lineage.resume_point(paths.checkpoints, lineage.read_history(paths.train_dir), at_most=until_step)
     if resume is None:
         raise checkpoint.CheckpointError(f"{paths.checkpoints}: no complete checkpoint of this run up to step "
                                          f"{until_step} to start from; step 0 comes from `python -m "
                                          "cpt.train.import_base` (the train_import rule)")
+    retention.check_resume(resume)
     stop = stop or StopRequest()
     device = launch.init_distributed(ranks)
     try:
@@ -207,3 +210,8 @@ def save(cfg, paths, model, optimizer, step, position, seq_len, rank0, ancestry)
         deleted = checkpoint.retain(paths.checkpoints, keep_last=cfg.checkpoint.keep_last,
                                     keep_every=cfg.checkpoint.keep_every, protected=cfg.protected_steps())
         log.info("saved %s%s", path, f"; removed steps {deleted}" if deleted else "")
+        if cfg.checkpoint.weights_only_older:
+            rewritten = retention.drop_optimizer_state(paths.checkpoints, segment_ends=set(cfg.segment_ends()),
+                                                       keep_last=cfg.checkpoint.keep_last)
+            if rewritten:
+                log.info("optimizer state dropped (weights only now) from steps %s", rewritten)

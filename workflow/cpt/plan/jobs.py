@@ -1,0 +1,128 @@
+"""Every job of the run against its Slurm request: count, estimated and requested hours, nodes.
+
+An estimate is work / rate (rates.py) plus start-up. Each job's estimate times
+slurm.planner.safety must fit its request, and the request must fit the queue policy:
+otherwise the plan is an error, before anything is submitted, naming the key to change
+(for tokenize: the source's shard count, with the smallest count that fits). Training
+is the exception: a segment longer than its job continues in the next job by design, so
+the plan counts those continuation jobs and warns.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from cpt import cluster
+from cpt.evaluate.steps import evaluated_steps
+from cpt.plan.rates import eval_rate, rate
+from cpt.settings import ConfigError, load
+
+GB = 1e9
+FP32, BF16 = 4, 2          # bytes per parameter: DCP weights (fp32 master) and the HF export (bf16)
+
+
+def _job(config: dict, rule: str, count: int, hours: float, rate_info: dict | None, tasks: int | None = None,
+         **extra) -> dict:
+    req = cluster.request(config, rule, tasks)
+    cluster.check_policy(config, rule, req)
+    nodes = req.get("nodes", 1)
+    return {"count": count, "hours_estimated": hours, "hours_requested": req["hours"], "nodes": nodes,
+            "partition": req["partition"],
+            "policy_limit_hours": cluster.walltime_limit(config["slurm"]["partitions"], req["partition"], nodes),
+            **({"rate": rate_info} if rate_info else {}), **extra}
+
+
+def tokenize_job(config: dict, sizes: dict, run_dir: Path | None) -> dict:
+    """One job per source shard (one core): the largest shard's hours, per-source minimum shard counts."""
+    r = rate(config, "tokenize", run_dir)
+    req = cluster.request(config, "tokenize")
+    capacity = r["value"] * req["hours"] * 3600 / config["slurm"]["planner"]["safety"]   # tokens one job may hold
+    by_source = {}
+    for name, spec in config["data"]["sources"].items():
+        per_shard = sizes[name]["tokens"] / spec["shards"]
+        by_source[name] = {"shards": spec["shards"], "min_shards": math.ceil(sizes[name]["tokens"] / capacity),
+                           "tokens_per_shard": per_shard, "hours": per_shard / r["value"] / 3600}
+        listing = run_dir / "data" / "sources" / f"{name}.txt" if run_dir else None
+        if listing and listing.exists():   # a job reads whole files: no more useful shards than files
+            by_source[name]["files"] = sum(1 for line in listing.read_text().splitlines() if line.strip())
+    return _job(config, "tokenize", sum(s["shards"] for s in by_source.values()),
+                max(s["hours"] for s in by_source.values()), r, by_source=by_source)
+
+
+def download_job(config: dict, sizes: dict) -> dict:
+    """list_source on the login node: bytes over the transfer rate; Stack-v2 contents at the fetch's
+    request rate (one request per file). No walltime request: a localrule."""
+    r = rate(config, "download", None)
+    by_source = {}
+    for name, spec in config["data"]["sources"].items():
+        hours = sizes[name].get("bytes", 0) / GB / r["value"] / 3600
+        fetch = spec.get("content_fetch")
+        if fetch:   # one request per file: the card estimate counts files in either document mode
+            files = config["slurm"]["planner"].get("sources", {}).get(name, sizes[name])["documents"]
+            hours = max(hours, files / fetch["requests_per_second"] / 3600)
+        by_source[name] = {"bytes": sizes[name].get("bytes", 0), "hours": hours}
+    return {"count": len(by_source), "hours_estimated": max(s["hours"] for s in by_source.values()),
+            "hours_requested": None, "nodes": 0, "partition": "login", "policy_limit_hours": None, "rate": r,
+            "by_source": by_source}
+
+
+def eval_jobs(config: dict, params: float, run_dir: Path | None) -> dict:
+    """eval_export (one per evaluated step after 0) and eval_task (step x task, one GCD each)."""
+    steps = evaluated_steps(config["eval"]["every"], config["train"]["steps"])
+    exports = [s for s in steps if s > 0]
+    r = rate(config, "eval_export", run_dir)
+    export_hours = params * (FP32 + BF16) / GB / r["value"] / 3600 + r["startup_minutes"] / 60
+    by_task = {}
+    for task in config["eval"]["tasks"]:
+        t = eval_rate(config, task, run_dir)
+        by_task[task["name"]] = {"hours": t["samples"] / t["value"] / 3600 + t["startup_minutes"] / 60, "rate": t}
+    return {
+        "eval_export": _job(config, "eval_export", len(exports), export_hours, r),
+        "eval_task": _job(config, "eval_task", len(steps) * len(by_task), max(t["hours"] for t in by_task.values()),
+                          None, by_task=by_task),
+    }
+
+
+def plan_jobs(config: dict, sizes: dict, schedule: dict, params: float, run_dir: Path | None) -> dict:
+    """jobs.<rule> for the whole run, in DAG order."""
+    settings = load(config)
+    tokenized = sum(spec["shards"] for spec in config["data"]["sources"].values())
+    mix_plan, mix_shard = rate(config, "mix_plan", run_dir), rate(config, "mix_shard", run_dir)
+    rows = config["data"]["mix"]["rows_per_shard"]
+    return {
+        "download": download_job(config, sizes),
+        "tokenize": tokenize_job(config, sizes, run_dir),
+        "mix_plan": _job(config, "mix_plan", 1, tokenized / mix_plan["value"] / 3600, mix_plan),
+        "mix_shard": _job(config, "mix_shard", settings.mixed_shards, rows / mix_shard["value"] / 3600, mix_shard),
+        "train_segment": _job(config, "train_segment", schedule["jobs"], schedule["segment_hours"], None,
+                              schedule["tasks"], continuation_jobs=schedule["jobs"] - schedule["segments"]),
+        **eval_jobs(config, params, run_dir),
+    }
+
+
+def check_jobs(config: dict, jobs: dict) -> None:
+    """Raise one ConfigError listing every job whose request cannot hold its estimate (requests that
+    break the queue policy raised already, in _job). Training segments continue by design: not here."""
+    safety = config["slurm"]["planner"]["safety"]
+    errors = [_too_long(rule, job, safety) for rule, job in jobs.items()
+              if rule != "train_segment" and job["hours_requested"] is not None
+              and job["hours_estimated"] * safety > job["hours_requested"]]
+    errors += [f"data.sources.{name}: {s['files']} files but at least {s['min_shards']} tokenize shards are needed, "
+               f"and a shard reads whole files; split the source into more files (Stack-v2: more smol-ids files "
+               f"fetched, one contents file each)"
+               for name, s in jobs["tokenize"]["by_source"].items() if s.get("files", math.inf) < s["min_shards"]]
+    if errors:
+        raise ConfigError("the plan does not fit the queue:\n  " + "\n  ".join(errors))
+
+
+def _too_long(rule: str, job: dict, safety: float) -> str:
+    head = (f"rule {rule}: estimated {job['hours_estimated']:.2f} h x safety {safety:g} exceeds the "
+            f"{job['hours_requested']:g} h requested (slurm.resources.{rule}.hours)")
+    if rule == "tokenize":
+        short = [f"data.sources.{n}.shards={s['shards']} -> at least {s['min_shards']}"
+                 for n, s in job["by_source"].items() if s["shards"] < s["min_shards"]]
+        return f"{head}; raise {', '.join(short)} (rate {job['rate']['value']:,.0f} {job['rate']['unit']})"
+    if rule == "mix_shard":
+        return f"{head}; lower data.mix.rows_per_shard (more, smaller shards)"
+    return f"{head}; raise the request within slurm.partitions or split the work"
