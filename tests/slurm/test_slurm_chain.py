@@ -137,13 +137,19 @@ def submissions(work: Path, run: str) -> int:
     return sum(len(re.findall("submitted training chain job", p.read_text())) for p in logs)
 
 
-def test_killed_controller_restarted_adopts_the_chain(slurm_cluster, tmp_path, model_dir, reference):
-    work, run = workdir(tmp_path, model_dir, "killed"), "killed"
+def killed_mid_segment(work: Path, run: str) -> QueueWatch:
+    """Start a controller, let the chain job train a little, kill the controller's whole session."""
     watch = QueueWatch(run)
     proc = controller(work)
     wait_for(lambda: watch.running() and trained_past(work, run, 40), "segment 1 to train")
     kill_controller(proc)
     assert watch.running(), "the chain job must outlive its controller"
+    return watch
+
+
+def test_killed_controller_restarted_adopts_the_chain(slurm_cluster, tmp_path, model_dir, reference):
+    work, run = workdir(tmp_path, model_dir, "killed"), "killed"
+    watch = killed_mid_segment(work, run)
     result = finish(work)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     watch.stop()
@@ -156,10 +162,7 @@ def test_killed_controller_restarted_adopts_the_chain(slurm_cluster, tmp_path, m
 
 def test_scancel_of_the_running_job_then_restart(slurm_cluster, tmp_path, model_dir, reference):
     work, run = workdir(tmp_path, model_dir, "cancelled"), "cancelled"
-    watch = QueueWatch(run)
-    proc = controller(work)
-    wait_for(lambda: watch.running() and trained_past(work, run, 40), "segment 1 to train")
-    kill_controller(proc)
+    watch = killed_mid_segment(work, run)
     victim = watch.running()[0]
     subprocess.run(["scancel", victim], check=True)
     result = finish(work)
