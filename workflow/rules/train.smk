@@ -24,7 +24,6 @@ SEGMENT_ENDS = TrainConfig.from_dict(TRAIN).segment_ends()
 check_config(config, TRAIN_DIR)
 TRAIN_HISTORY = next_history(config, TRAIN_DIR)
 CHAIN_CONFIG = json.dumps(config)  # a global, not a param: only the digest may trigger reruns
-CHAIN_MODE = "" if workflow.local_exec else "--slurm"
 
 
 def checkpoint_marker(step):
@@ -85,10 +84,14 @@ rule train_segment:
         training_digest=lambda w: digest_at(TRAIN_HISTORY, int(w.step)),
     log:
         f"{RUN_DIR}/logs/train/step-{{step}}.log",
+    resources:
+        # a resource, not a param: it must not trigger reruns, and it is known only once the
+        # executor is (after parsing): a Slurm profile drives the chain, none trains here
+        chain=lambda wildcards: "local" if workflow.local_exec else "slurm",
     localrule: True
     retries: 0
     conda:
         "../../envs/train.yaml"
     shell:
         "{PY} cpt.train.chain segment --config {CHAIN_CONFIG:q} --step $((10#{wildcards.step}))"
-        " --out {output} {CHAIN_MODE} >> {log} 2>&1"
+        " --out {output} --mode {resources.chain} >> {log} 2>&1"

@@ -118,16 +118,18 @@ def segment(config: dict, step: int, out: Path, use_slurm: bool) -> None:
     """Make step `step` complete (adopting, submitting or training), then write `out`."""
     train = train_dir(config)
     with lease.locked(train):
-        before = lineage.read_history(train)
+        lineage.check_config(config, train)
+        if lineage.read_history(train) not in ([], lineage.next_history(config, train)):
+            live = lease.live_jobs(lease.read(config["run"], train))
+            if live:
+                raise ChainError(f"job(s) {[job for job, _ in live]} of the chain still train with the settings "
+                                 f"before train.continue_from; scancel them, then run again")
         history = lineage.record_settings(config, train)
     if _done(train, step, out, history):
         return
     with lease.locked(train):
         record = lease.read(config["run"], train)
         live = lease.live_jobs(record)
-        if live and before and history != before:
-            raise ChainError(f"job(s) {[job for job, _ in live]} of the chain still train with the settings before "
-                             f"train.continue_from; scancel them, then run again")
         write_json(train / CHAIN_CONFIG, {"config": config})  # queued jobs read operational edits from here
         if live:
             log.info("adopting the run's training job(s) %s; not submitting another",
@@ -267,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     seg.add_argument("--config", required=True, help="the whole validated config as inline JSON")
     seg.add_argument("--step", type=int, required=True, help="the segment's last step")
     seg.add_argument("--out", type=Path, required=True, help="the segment's record (the rule's output)")
-    seg.add_argument("--slurm", action="store_true", help="drive a Slurm chain (a Slurm profile is active)")
+    seg.add_argument("--mode", choices=["slurm", "local"], required=True,
+                     help="slurm: drive a chain of Slurm jobs (a Slurm profile is active); local: train here")
     chain_job = sub.add_parser("job", help="a chain job's batch script (submitted by `segment`)")
     chain_job.add_argument("--train-dir", type=Path, required=True)
     ns = parser.parse_args(argv)
@@ -275,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if ns.command == "job":
             return job(ns.train_dir)
-        segment(json.loads(ns.config), ns.step, ns.out, ns.slurm)
+        segment(json.loads(ns.config), ns.step, ns.out, ns.mode == "slurm")
     except (ChainError, lease.LeaseError) as err:
         log.error("%s", err)
         return 1
