@@ -40,3 +40,15 @@ def test_demo_dry_run_is_green_and_says_what_is_pending(tmp_path):
     assert "config check pending: data.sources.finemath:" in result.stderr
     assert "train_segment" in result.stdout
 
+
+
+def test_a_job_reparsing_the_workflow_skips_the_controller_checks(tmp_path):
+    """Inside a job Snakemake re-parses the workflow in `--mode remote|subprocess`: the controller
+    already checked the config, so an lm-eval task mistake (the index lookup) is not re-checked."""
+    work = link_workflow(tmp_path / "work")
+    (work / "overlay.yaml").write_text("eval: {tasks: [{name: W, task: winogrand}]}\n")
+    args = ["-n", "--configfile", "configs/demo.yaml", "overlay.yaml", "--", "report_tables"]
+    assert snakemake(work, "--mode", "subprocess", *args, check=False).returncode == 0
+    controller = snakemake(work, *args, check=False)
+    assert controller.returncode != 0
+    assert "eval.tasks[0].task = 'winogrand'" in controller.stdout + controller.stderr

@@ -11,6 +11,7 @@ with their "members"; None metrics: a Python-defined task, whose metrics live in
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -31,6 +32,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "cpt"
 
 
+@functools.cache
 def lm_eval_version() -> str:
     return importlib.metadata.version("lm_eval")
 
