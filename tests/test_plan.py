@@ -169,7 +169,8 @@ def test_cli_prints_the_plan_and_fails_on_a_violation(tmp_path):
 # --- jobs: every rule's count and hours against its request -----------------------------------
 
 def test_jobs_of_the_reference_plan_by_hand(config):
-    jobs = plan.make_plan(config)["jobs"]
+    p = plan.make_plan(config)
+    jobs, params = p["jobs"], p["params"]
     assert set(jobs) >= {"download", "tokenize", "mix_plan", "mix_shard", "train_segment", "eval_export", "eval_task"}
     dclm = jobs["tokenize"]["by_source"]["dclm"]
     assert dclm["hours"] == pytest.approx(3.348942e12 / 3500 / 2e5 / 3600)              # 1.33 h of a 2 h job
@@ -178,11 +179,11 @@ def test_jobs_of_the_reference_plan_by_hand(config):
     assert jobs["mix_shard"]["count"] == 648             # ceil(500,000 x 1,344 x 1.01 / 1,048,576)
     assert jobs["mix_shard"]["hours_estimated"] == pytest.approx(1_048_576 / 500 / 3600)
     assert jobs["eval_export"]["count"] == 143 and jobs["eval_task"]["count"] == 144 * 4
-    params = plan.make_plan(config)["params"]
     assert jobs["eval_export"]["hours_estimated"] == pytest.approx(params * 6 / 1e9 / 0.5 / 3600 + 5 / 60)
     assert jobs["eval_task"]["hours_estimated"] == pytest.approx(10_042 / 3.4 / 3600 + 5 / 60)   # HellaSwag
     assert jobs["download"]["by_source"]["dclm"]["hours"] == pytest.approx(8.4694e12 / 0.3e9 / 3600)
     assert jobs["download"]["by_source"]["stack_v2"]["hours"] == pytest.approx(5e8 / 50 / 3600)  # the fetch
+    assert any(w.startswith("downloading source stack_v2 takes 2,778 h (115.7 days)") for w in p["warnings"])
     train = jobs["train_segment"]
     assert (train["count"], train["nodes"], train["hours_requested"], train["continuation_jobs"]) == (143, 64, 24, 0)
     for rule, job in jobs.items():

@@ -67,6 +67,19 @@ def download_job(config: dict, sizes: dict) -> dict:
             "by_source": by_source}
 
 
+def download_warnings(job: dict, config: dict) -> list[str]:
+    """Sources whose download (a login-node job, no walltime) takes over slurm.planner.max_download_hours."""
+    limit = config["slurm"]["planner"]["max_download_hours"]
+    found = []
+    for name, d in job["by_source"].items():
+        if d["hours"] > limit:
+            keys = "slurm.planner.rates.download" + (f", data.sources.{name}.content_fetch.requests_per_second"
+                                                     if "content_fetch" in config["data"]["sources"][name] else "")
+            found.append(f"downloading source {name} takes {d['hours']:,.0f} h ({d['hours'] / 24:,.1f} days) on the "
+                         f"login node (over slurm.planner.max_download_hours={limit:g}; rates: {keys})")
+    return found
+
+
 def eval_jobs(config: dict, params: float, run_dir: Path | None) -> dict:
     """eval_export (one per evaluated step after 0) and eval_task (step x task, one GCD each)."""
     steps = evaluated_steps(config["eval"]["every"], config["train"]["steps"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cpt.plan.jobs import check_jobs, plan_jobs
+from cpt.plan.jobs import check_jobs, download_warnings, plan_jobs
 from cpt.plan.memory import memory_per_gcd, model_shape, param_counts
 from cpt.plan.schedule import schedule, seconds_per_step
 from cpt.plan.sources import mix_usage, source_sizes, tokens_per_step
@@ -56,7 +56,8 @@ def mix_warnings(sources: dict, planner: dict) -> list[str]:
 
 def warnings(plan: dict, config: dict) -> list[str]:
     """What is allowed but likely wrong: repeated or outsized sources, segments longer than their job,
-    memory over HBM, and the config checks' warnings (cpt.checks: schedule, mesh, sources)."""
+    long downloads, storage over quota, memory over HBM, and the config checks' warnings (cpt.checks:
+    schedule, mesh, sources): the plan JSON's `warnings`."""
     from cpt import checks  # cpt.checks reads the model shape through this package
 
     found = [w.line() for w in checks.run(config).warnings] + mix_warnings(plan["sources"], config["slurm"]["planner"])
@@ -66,13 +67,7 @@ def warnings(plan: dict, config: dict) -> list[str]:
                      f"but only {s['steps_fitting_one_job']} steps fit {s['hours']:g} h; each segment will be cut by "
                      f"the time-limit signal and continue in another job ({s['jobs'] - s['segments']} continuation "
                      f"jobs, each with its queue wait, counted in the schedule): lower train.steps_per_segment")
-    download, limit = plan["jobs"]["download"], config["slurm"]["planner"]["max_download_hours"]
-    found += [f"downloading source {name} takes {d['hours']:,.0f} h ({d['hours'] / 24:,.1f} days) on the login node "
-              f"(over slurm.planner.max_download_hours={limit:g}; rate: slurm.planner.rates.download"
-              + (f", data.sources.{name}.content_fetch.requests_per_second" if "content_fetch" in
-                 config["data"]["sources"][name] else "") + ")"
-              for name, d in download["by_source"].items() if d["hours"] > limit]
-    found += storage_warnings(plan["storage"], config)
+    found += download_warnings(plan["jobs"]["download"], config) + storage_warnings(plan["storage"], config)
     if plan["memory_gb"]["total"] > plan["gcd_memory_gb"]:
         found.append(f"estimated {plan['memory_gb']['total']:.1f} GB per GCD exceeds slurm.node.gcd_memory_gb="
                      f"{plan['gcd_memory_gb']}; lower train.local_batch or raise train.parallel.tp / dp_shard")
