@@ -120,3 +120,12 @@ def test_findings_render_at_most_five_lines():
     findings.error("a.b", "x" * 500, "rule", "fix")
     assert len(findings.errors[0].render().splitlines()) == 3
     assert len(findings.errors[0].render().splitlines()[0]) < 100
+
+
+def test_cli_exits_1_listing_the_errors(tmp_path, corpora, capsys):
+    from cpt.checks.__main__ import main
+
+    assert main(overlay_paths(tmp_path, "demo", "train: {steps: 700}\n", corpora)) == 1
+    assert "train.steps = 700" in capsys.readouterr().err
+    assert main([str(p) for p in BASES["demo"]]) == 0
+    assert "config check pending: model.hub:" in capsys.readouterr().err

@@ -32,9 +32,11 @@ def _pending_or_missing(name: str, source: dict, what: str, findings: Findings) 
     if hub:
         findings.pend(f"data.sources.{name}", f"{what}; list_source downloads {hub['repo_id']}@"
                                               f"{hub.get('revision', 'main')} on the login node and checks it there")
-    elif fetch and any(Path(source["local_dir"]).glob(fetch["ids_glob"])):
+        return True
+    if fetch and any(Path(source["local_dir"]).glob(fetch["ids_glob"])):
         findings.pend(f"data.sources.{name}", f"{what}; list_source fetches the contents of its smol-ids files")
-    return bool(hub or fetch)
+        return True
+    return False
 
 
 def check_source(name: str, source: dict, findings: Findings) -> None:

@@ -5,6 +5,7 @@ dry run; the index holds what the checks need (each name's kind and metrics) and
 built once per lm-eval version, without downloading any dataset. The shipped demo
 tasks and eval.include_path dirs are indexed apart, keyed by their YAML files' sizes
 and times, so editing one rebuilds only that dir's entries.
+
 Entries: {name: {"kind": "task" | "group" | "tag" | "python", "metrics": [...] | None}}, tags
 with their "members"; None metrics: a Python-defined task, whose metrics live in code.
 """
@@ -89,14 +90,19 @@ def _entries(stored: dict) -> dict[str, dict]:
 
 def _cached(path: Path, key: dict, build) -> dict:
     """The index stored at `path` under `key`, rebuilt (atomically) when the key differs."""
-    if path.exists():
+    try:
         stored = json.loads(path.read_text())
         if stored.get("key") == key:
             return _entries(stored["index"])
+    except (OSError, ValueError, KeyError):  # absent, unreadable or from an older layout: rebuild
+        pass
     start = time.monotonic()
     index = build()
-    with atomic_path(path) as tmp:  # compact: ~1 MB for lm-eval's ~14,700 names
-        tmp.write_text(json.dumps({"key": key, "index": index}, separators=(",", ":")))
+    try:
+        with atomic_path(path) as tmp:  # compact: ~1 MB for lm-eval's ~14,700 names
+            tmp.write_text(json.dumps({"key": key, "index": index}, separators=(",", ":")))
+    except OSError as err:
+        log.warning("cannot cache the lm-eval task index at %s (%s); set CPT_CACHE_DIR to a writable dir", path, err)
     entries = _entries(index)
     log.info("lm-eval task index (%d names) built in %.1f s: %s", len(entries), time.monotonic() - start, path)
     return entries
