@@ -183,12 +183,15 @@ class Llama(nn.Module):
 
     def tie_embeddings(self) -> None:
         """One parameter for the input embedding and the output head (Llama-3.2-1B/3B).
-        Parallelizing replaces parameters module by module, so TP calls this again."""
+        TP and to_empty replace parameters module by module, so they call this again."""
         self.lm_head.weight = self.embed_tokens.weight
 
     def init_buffers(self) -> None:
-        """Recompute the RoPE table after materializing a meta-device model."""
+        """Recompute the RoPE table after materializing a meta-device model, and restore the
+        embedding tie: to_empty gives each module its own plain tensor (DTensors keep it)."""
         self.rope = rope_cache(self.args, self.seq_len).to(self.rope.device)
+        if self.args.tie_embeddings:
+            self.tie_embeddings()
 
     def init_weights(self, std: float = 0.02) -> None:
         """Random init for tests and benchmarks; training starts from an imported base model."""
