@@ -22,12 +22,12 @@ from torch.distributed.tensor import DTensor
 from torch.distributed.tensor.parallel import loss_parallel
 
 from cpt.atomic import sha256_file
-from cpt.train import checkpoint, hf, launch
+from cpt.train import attention, checkpoint, hf, launch
 from cpt.train.config import TrainConfig
 from cpt.train.data import Loader, RowReader, open_shards
 from cpt.train.metrics import Metrics, truncate_after
 from cpt.train.model import Llama
-from cpt.train.parallelize import parallelize
+from cpt.train.parallelize import DTYPES, parallelize
 from cpt.train.schedule import lr_at
 
 log = logging.getLogger("cpt")
@@ -75,8 +75,9 @@ def check_fits(args, cfg: TrainConfig, seq_len: int) -> None:
 
 def build(args, cfg: TrainConfig, seq_len: int, mesh, device: torch.device):
     """Model (materialized on `device`, weights uninitialized) and its optimizer."""
+    repeat_kv = attention.select(cfg.attention, args, seq_len, mesh["tp"].size(), DTYPES[cfg.param_dtype], device)
     with torch.device("meta"):
-        model = Llama(args, seq_len)
+        model = Llama(args, seq_len, repeat_kv=repeat_kv)
     parallelize(model, mesh, cfg)
     model.to_empty(device=device)
     model.init_buffers()
