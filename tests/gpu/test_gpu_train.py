@@ -15,7 +15,9 @@ pytestmark = pytest.mark.gpu
 ONE = {"dp_replicate": 1, "dp_shard": 1, "tp": 1}
 PRODUCTION = {"compile": True, "activation_checkpointing": "full", "param_dtype": "bfloat16",
               "reduce_dtype": "float32"}
-STEPS = {"steps": 20, "steps_per_segment": 20, "local_batch": 8,
+# lr 3e-3: the dim-256 model spikes at 1e-2 (fp32 eager on CPU: 4.92 -> 5.56 at step 5); at 3e-3
+# the mean loss of steps 16-20 is 1.3 below that of steps 1-5 there.
+STEPS = {"steps": 20, "steps_per_segment": 20, "local_batch": 8, "optimizer": {"lr": 3e-3},
          "checkpoint": {"interval": 10, "keep_last": 2, "keep_every": 100}}
 # bf16 compute with fp32 masters and reduce against fp32 eager, 5 steps at lr 1e-2: the CPU
 # production test sees up to ~0.3%; GPU kernels (flash attention in bf16) add their own rounding.
