@@ -97,11 +97,14 @@ def choose_shapes(requested: str, cfg: TrainConfig, seq_len: int, device: torch.
     return fitting
 
 
-def timed_steps(step, steps: int, device: torch.device) -> list[float]:
+def timed_steps(forward_backward, optimizer, steps: int, device: torch.device) -> list[float]:
+    """Wall time of each full step (through the device sync), warmup steps left out."""
     times = []
     for _ in range(steps):
         start = time.perf_counter()
-        step()
+        forward_backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
         torch.cuda.synchronize(device)
         times.append(time.perf_counter() - start)
     return times[WARMUP:]
@@ -112,19 +115,14 @@ def trainer_run(args: ModelArgs, cfg: TrainConfig, mesh, device, tokens) -> list
     model, optimizer = loop.build(args, cfg, tokens.shape[1] - 1, mesh, device)
     model.init_weights()
 
-    def step():
+    def forward_backward():
         loss = loop.train_step(model, tokens[:, :-1], tokens[:, 1:], tp=False)
         loop.clip_grad_norm(model, cfg.optimizer.grad_clip)
-        shared = torch.stack([loss.detach().float(), torch.zeros((), device=device)])
+        shared = torch.stack([loss.detach().float(), torch.zeros((), device=device)])  # loss + stop flag
         dist.all_reduce(shared)
         shared[0].item()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
 
-    try:
-        return timed_steps(step, cfg.steps, device)
-    finally:
-        del model, optimizer
+    return timed_steps(forward_backward, optimizer, cfg.steps, device)
 
 
 def bare_run(args: ModelArgs, cfg: TrainConfig, device, tokens, repeat_kv: bool) -> list[float]:
@@ -140,20 +138,15 @@ def bare_run(args: ModelArgs, cfg: TrainConfig, device, tokens, repeat_kv: bool)
     optimizer = torch.optim.AdamW(model.parameters(), lr=opt.lr, betas=tuple(opt.betas), eps=opt.eps,
                                   weight_decay=opt.weight_decay)
 
-    def step():
+    def forward_backward():
         with torch.autocast("cuda", dtype=torch.bfloat16):
             logits = model(tokens[:, :-1])
         loss = F.cross_entropy(logits.flatten(0, 1).float(), tokens[:, 1:].flatten())
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), opt.grad_clip)
         loss.item()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
 
-    try:
-        return timed_steps(step, cfg.steps, device)
-    finally:
-        del model, optimizer
+    return timed_steps(forward_backward, optimizer, cfg.steps, device)
 
 
 def measure(fn, device) -> tuple[list[float], float]:
