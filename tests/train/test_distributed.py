@@ -21,14 +21,14 @@ METRIC_KEYS = {"step", "loss", "lr", "grad_norm", "step_time_s", "data_wait_s", 
                "tokens_per_s_per_device", "mfu", "tokens_seen", "memory_peak_gb"}
 
 
-def train(tmp, name, model_dir, manifest, nprocs, parallel, until=None, env=None, **cfg):
+def train(tmp, name, model_dir, manifest, nprocs, parallel, until=None, env=None, timeout=240, **cfg):
     """Import step 0 (unless the dir has checkpoints) and run the trainer on `nprocs` ranks."""
     train_dir = tmp / name
     if not checkpoint.complete_steps(train_dir / "checkpoints"):
         h.import_step0(model_dir, train_dir)
     dp = parallel["dp_replicate"] * parallel["dp_shard"]
     config = h.train_config(tmp / f"{name}.yaml", parallel=parallel, local_batch=GLOBAL_BATCH // dp, **cfg)
-    h.run_ok(nprocs, h.trainer_argv(config, manifest, model_dir, train_dir, until), tmp / f"{name}-logs", env)
+    h.run_ok(nprocs, h.trainer_argv(config, manifest, model_dir, train_dir, until), tmp / f"{name}-logs", env, timeout)
     return train_dir
 
 

@@ -48,6 +48,7 @@ class TrainConfig:
     activation_checkpointing: str = "none"  # none | full
     param_dtype: str = "float32"
     reduce_dtype: str = "float32"
+    attention: str = "auto"  # auto | gqa | repeat_kv: what cpt.train.attention does when fused SDPA refuses GQA
     optimizer: OptimizerConfig = OptimizerConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()

@@ -90,10 +90,23 @@ def export_hf(state: dict[str, torch.Tensor], base_dir: str | Path, out: str | P
             generation = {k: config[k] for k in ("bos_token_id", "eos_token_id") if k in config}
             (tmp / "generation_config.json").write_text(json.dumps(generation, indent=2) + "\n")
         tied = config.get("tie_word_embeddings", False)
+        if tied:
+            check_tied(state, base / "config.json")
         tensors = {to_hf(k): v.to(dtype).contiguous() for k, v in state.items()
                    if not (tied and k == "lm_head.weight")}
         save_file(tensors, tmp / "model.safetensors", metadata={"format": "pt"})
     return out
+
+
+def check_tied(state: dict[str, torch.Tensor], config_path: Path) -> None:
+    """A tied model's export stores the embedding once and transformers re-ties the head to it,
+    so a head that trained apart from the embedding would be lost without a word: refuse it."""
+    head, embed = state.get("lm_head.weight"), state["embed_tokens.weight"]
+    if head is not None and not torch.equal(head, embed):
+        raise HFDirError(f"{config_path} sets tie_word_embeddings, but the weights' lm_head differs from "
+                         f"embed_tokens (max |diff| {(head - embed).abs().max().item():.3g}); the export would drop the "
+                         "trained head. The checkpoint was trained with an untied head: export it with a config.json "
+                         "that sets tie_word_embeddings: false")
 
 
 def export_checkpoint(checkpoint: str | Path, base_dir: str | Path, out: str | Path) -> Path:

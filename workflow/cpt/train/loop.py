@@ -24,13 +24,13 @@ from torch.distributed.tensor import DTensor
 from torch.distributed.tensor.parallel import loss_parallel
 
 from cpt.atomic import sha256_file
-from cpt.train import checkpoint, hf, launch, lineage, retention
+from cpt.train import attention, checkpoint, hf, launch, lineage, retention
 from cpt.train.config import TrainConfig
 from cpt.train.data import Loader, RowReader, open_shards
 from cpt.train.loss import chunked_cross_entropy
 from cpt.train.metrics import Metrics, truncate_after
 from cpt.train.model import Llama
-from cpt.train.parallelize import parallelize
+from cpt.train.parallelize import DTYPES, parallelize
 from cpt.train.schedule import lr_at
 from cpt.train.stop import StopRequest
 
@@ -70,8 +70,9 @@ def build(args, cfg: TrainConfig, seq_len: int, mesh, device: torch.device, mate
 
     Built on meta and parallelized outside `materialize`, then materialized inside it: the memory
     trace passes a FakeTensorMode (fully_shard cannot run under one: DeviceMesh calls `nonzero`)."""
+    repeat_kv = attention.select(cfg.attention, args, seq_len, mesh["tp"].size(), DTYPES[cfg.param_dtype], device)
     with torch.device("meta"):
-        model = Llama(args, seq_len)
+        model = Llama(args, seq_len, repeat_kv=repeat_kv)
     parallelize(model, mesh, cfg)
     with materialize:
         model.to_empty(device=device)

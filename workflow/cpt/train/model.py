@@ -116,9 +116,12 @@ class RMSNorm(nn.Module):
 
 
 class Attention(nn.Module):
-    def __init__(self, args: ModelArgs):
+    def __init__(self, args: ModelArgs, repeat_kv: bool = False):
         super().__init__()
         self.head_dim = args.head_dim
+        # repeat_kv: expand K/V to the query heads (as HF does) instead of SDPA's enable_gqa,
+        # for devices whose fused kernels refuse GQA (cpt.train.attention chooses).
+        self.repeat_kv = repeat_kv
         self.q_proj = nn.Linear(args.dim, args.n_heads * args.head_dim, bias=False)
         self.k_proj = nn.Linear(args.dim, args.n_kv_heads * args.head_dim, bias=False)
         self.v_proj = nn.Linear(args.dim, args.n_kv_heads * args.head_dim, bias=False)
@@ -131,8 +134,11 @@ class Attention(nn.Module):
         k = self.k_proj(x).view(bs, seq, -1, self.head_dim)
         v = self.v_proj(x).view(bs, seq, -1, self.head_dim)
         q, k = apply_rope(q, rope), apply_rope(k, rope)
+        if self.repeat_kv:
+            groups = q.shape[2] // k.shape[2]
+            k, v = k.repeat_interleave(groups, dim=2), v.repeat_interleave(groups, dim=2)
         out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
-                                             is_causal=True, enable_gqa=True)
+                                             is_causal=True, enable_gqa=not self.repeat_kv)
         return self.o_proj(out.transpose(1, 2).reshape(bs, seq, -1))
 
 
@@ -148,10 +154,10 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, args: ModelArgs):
+    def __init__(self, args: ModelArgs, repeat_kv: bool = False):
         super().__init__()
         self.input_layernorm = RMSNorm(args.dim, args.norm_eps)
-        self.self_attn = Attention(args)
+        self.self_attn = Attention(args, repeat_kv)
         self.post_attention_layernorm = RMSNorm(args.dim, args.norm_eps)
         self.mlp = MLP(args)
 
@@ -161,23 +167,31 @@ class Block(nn.Module):
 
 
 class Llama(nn.Module):
-    def __init__(self, args: ModelArgs, seq_len: int):
+    def __init__(self, args: ModelArgs, seq_len: int, *, repeat_kv: bool = False):
         super().__init__()
         self.args, self.seq_len = args, seq_len
         self.embed_tokens = nn.Embedding(args.vocab_size, args.dim)
         # A ModuleDict keyed "0", "1", ... keeps HF's layer names and lets
         # parallelize.py replace blocks (compiled, checkpoint-wrapped) in place.
-        self.layers = nn.ModuleDict({str(i): Block(args) for i in range(args.n_layers)})
+        self.layers = nn.ModuleDict({str(i): Block(args, repeat_kv) for i in range(args.n_layers)})
         self.norm = RMSNorm(args.dim, args.norm_eps)
         self.lm_head = nn.Linear(args.dim, args.vocab_size, bias=False)
         if args.tie_embeddings:
-            self.lm_head.weight = self.embed_tokens.weight
+            self.tie_embeddings()
         # Not persistent: derived from the config, so checkpoints hold only weights.
         self.register_buffer("rope", rope_cache(args, seq_len), persistent=False)
 
+    def tie_embeddings(self) -> None:
+        """One parameter for the input embedding and the output head (Llama-3.2-1B/3B).
+        TP and to_empty replace parameters module by module, so they call this again."""
+        self.lm_head.weight = self.embed_tokens.weight
+
     def init_buffers(self) -> None:
-        """Recompute the RoPE table after materializing a meta-device model."""
+        """Recompute the RoPE table after materializing a meta-device model, and restore the
+        embedding tie: to_empty gives each module its own plain tensor (DTensors keep it)."""
         self.rope = rope_cache(self.args, self.seq_len).to(self.rope.device)
+        if self.args.tie_embeddings:
+            self.tie_embeddings()
 
     def init_weights(self, std: float = 0.02) -> None:
         """Random init for tests and benchmarks; training starts from an imported base model."""

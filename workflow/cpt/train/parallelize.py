@@ -1,7 +1,7 @@
 """The parallel recipe, in the one order that works on torch 2.13 (DESIGN.md traps):
 
     tensor parallel (+ sequence parallel) -> compile each block in place
-    -> activation checkpointing -> FSDP2 (HSDP) per block and root
+    -> activation checkpointing -> FSDP2 (HSDP): embedding, each block, norm + head, root
 
 Each step is a small function switched by the train config; the model file
 knows nothing of this.
@@ -10,7 +10,6 @@ knows nothing of this.
 from __future__ import annotations
 
 import torch
-from torch import nn
 from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import checkpoint_wrapper
 from torch.distributed.device_mesh import DeviceMesh
 from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
@@ -25,6 +24,7 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 def parallelize(model: Llama, mesh: DeviceMesh, cfg) -> Llama:
     """Apply the whole recipe to `model` (on meta or a device) and return it."""
+    check_dtype(cfg.param_dtype, mesh.device_type)
     if mesh["tp"].size() > 1:
         apply_tp(model, mesh["tp"], loss_parallel=True)
     if cfg.compile:
@@ -36,6 +36,13 @@ def parallelize(model: Llama, mesh: DeviceMesh, cfg) -> Llama:
     if dp_mesh.size() > 1 or param_dtype != torch.float32:
         apply_fsdp(model, dp_mesh, param_dtype=param_dtype, reduce_dtype=DTYPES[cfg.reduce_dtype])
     return model
+
+
+def check_dtype(param_dtype: str, device_type: str) -> None:
+    """A GPU without bf16 (pre-Ampere NVIDIA) would emulate it slowly or fail inside a kernel."""
+    if param_dtype == "bfloat16" and device_type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise RuntimeError(f"train.param_dtype=bfloat16, but {torch.cuda.get_device_name()} has no bf16 support; "
+                           "use a GPU with bf16 (A100, H100, MI250X) or set train.param_dtype: float32")
 
 
 def apply_tp(model: Llama, tp_mesh: DeviceMesh, *, loss_parallel: bool) -> None:
@@ -65,6 +72,11 @@ def apply_tp(model: Llama, tp_mesh: DeviceMesh, *, loss_parallel: bool) -> None:
             "mlp.up_proj": ColwiseParallel(),
             "mlp.down_proj": RowwiseParallel(output_layouts=Shard(1)),
         })
+    if model.args.tie_embeddings:
+        # Each module got its own DTensor copy above, which would train apart. Both shard the
+        # (vocab, dim) matrix on rows (Shard(0)), so one parameter serves both again.
+        assert model.embed_tokens.weight.placements == model.lm_head.weight.placements
+        model.tie_embeddings()
     # Trap: a TP embedding output fed straight into compiled TP blocks gets silently
     # wrong gradients in torch 2.13; a clone breaks the aliasing that triggers it.
     model.embed_tokens.register_forward_hook(lambda module, args, out: out.clone())
@@ -83,11 +95,23 @@ def apply_ac(model: Llama) -> None:
         model.layers[name] = checkpoint_wrapper(block, preserve_rng_state=False)
 
 
-def apply_fsdp(model: nn.Module, dp_mesh: DeviceMesh, *, param_dtype: torch.dtype, reduce_dtype: torch.dtype) -> None:
-    """FSDP2 per block then root; a 2-D (replicate, shard) mesh makes it HSDP."""
+def apply_fsdp(model: Llama, dp_mesh: DeviceMesh, *, param_dtype: torch.dtype, reduce_dtype: torch.dtype) -> None:
+    """FSDP2 units as torchtitan cuts them: the embedding, each block, the final norm with the
+    output head, then the root; a 2-D (replicate, shard) mesh makes it HSDP.
+
+    Each vocabulary matrix is gathered just before its use (its gather overlapping the previous
+    unit's compute) rather than both at once by the root. Tied embeddings are one parameter,
+    which can live in one unit only: the root keeps it, gathered for the whole step.
+    """
     policy = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=reduce_dtype)
+    tied = model.args.tie_embeddings
+    if not tied:
+        fully_shard(model.embed_tokens, mesh=dp_mesh, mp_policy=policy)
     blocks = list(model.layers.values())
     for i, block in enumerate(blocks):
         # The last block's params are needed again at once by backward: keep them.
         fully_shard(block, mesh=dp_mesh, mp_policy=policy, reshard_after_forward=i < len(blocks) - 1)
+    if not tied:
+        # Norm and head run last in forward and first in backward: no reshard in between.
+        fully_shard([model.norm, model.lm_head], mesh=dp_mesh, mp_policy=policy, reshard_after_forward=False)
     fully_shard(model, mesh=dp_mesh, mp_policy=policy)

@@ -19,7 +19,7 @@ VOCAB = 128
 
 
 def make_model_dir(path: Path, *, dim: int = 64, layers: int = 2, heads: int = 4, kv_heads: int = 2,
-                   vocab: int = VOCAB, max_positions: int = 256, seed: int = 0) -> Path:
+                   vocab: int = VOCAB, max_positions: int = 256, tied: bool = False, seed: int = 0) -> Path:
     """A random Llama saved by transformers, plus a word-level tokenizer.json (hashed by the manifest check)."""
     from tokenizers import Tokenizer
     from tokenizers.models import WordLevel
@@ -28,7 +28,7 @@ def make_model_dir(path: Path, *, dim: int = 64, layers: int = 2, heads: int = 4
     torch.manual_seed(seed)
     config = LlamaConfig(vocab_size=vocab, hidden_size=dim, intermediate_size=2 * dim, num_hidden_layers=layers,
                          num_attention_heads=heads, num_key_value_heads=kv_heads, max_position_embeddings=max_positions,
-                         rope_theta=10000.0, tie_word_embeddings=False, bos_token_id=0, eos_token_id=1,
+                         rope_theta=10000.0, tie_word_embeddings=tied, bos_token_id=0, eos_token_id=1,
                          rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                                        "high_freq_factor": 4.0, "original_max_position_embeddings": 16})
     LlamaForCausalLM(config).save_pretrained(path)
