@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -20,10 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-dir", type=Path, required=True, help="results/<run>/train (checkpoints/, metrics)")
     parser.add_argument("--seq-len", type=int, required=True, help="data.seq_len")
     parser.add_argument("--until-step", type=int, help="last step of this segment (default: train.steps)")
+    parser.add_argument("--live", type=json.loads, default={},
+                        help="live metrics as JSON: config `metrics:` (wandb) and eval_results (the results dir)")
     ns = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     cfg = load_train_config(ns.train_config)
-    run(cfg, Paths(ns.manifest, ns.base_dir, ns.train_dir), seq_len=ns.seq_len,
+    run(cfg, Paths(ns.manifest, ns.base_dir, ns.train_dir, ns.live), seq_len=ns.seq_len,
         until_step=min(ns.until_step or cfg.steps, cfg.steps))
     return 0
 

@@ -12,7 +12,7 @@ import logging
 import math
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -29,6 +29,7 @@ from cpt.train.metrics import Metrics, truncate_after
 from cpt.train.model import Llama
 from cpt.train.parallelize import parallelize
 from cpt.train.schedule import lr_at
+from cpt.train.sinks import Sinks
 
 log = logging.getLogger("cpt")
 
@@ -42,6 +43,7 @@ class Paths:
     manifest: Path
     base_dir: Path
     train_dir: Path  # checkpoints/ and metrics.jsonl
+    live: dict = field(default_factory=dict)  # config `metrics:` (W&B) and the eval results dir: cpt.train.sinks
 
     @property
     def checkpoints(self) -> Path:
@@ -143,7 +145,8 @@ def _train(cfg, paths, args, shards, resume, stop, device, seq_len, until_step) 
                     position=position)
     metrics = Metrics(metrics_path, write=rank0, device=device, n_devices=dist.get_world_size(),
                       flops_per_token=args.flops_per_token(seq_len), tokens_per_step=loader.global_batch * seq_len,
-                      end_step=until_step, total_steps=cfg.steps, log_interval=cfg.log_interval)
+                      end_step=until_step, total_steps=cfg.steps, log_interval=cfg.log_interval,
+                      sinks=Sinks(paths.train_dir, paths.live, {"train": asdict(cfg)}) if rank0 else None)
     tp = mesh["tp"].size() > 1
     try:
         while step < until_step:
@@ -182,6 +185,7 @@ def _train(cfg, paths, args, shards, resume, stop, device, seq_len, until_step) 
                 break
     finally:
         loader.close()
+        metrics.close()
     return step
 
 
