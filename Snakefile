@@ -3,6 +3,7 @@
 #   snakemake --profile frontier            the whole run on Frontier (target: report)
 #   snakemake data|train|evaluate|report    one stage (and what it needs)
 #   snakemake plan                          tokens, segments, node-hours, memory; queue checks
+#   snakemake publish | wandb_sync          checkpoints to the HF hub; offline W&B data to wandb.ai
 #   snakemake -n                            the DAG, without running anything
 from snakemake.utils import min_version
 
@@ -18,6 +19,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/eval.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/plan.smk"
+include: "workflow/rules/publish.smk"
 
 
 rule data:
@@ -39,7 +41,9 @@ rule evaluate:
 
 
 rule report:
-    """Results table (Markdown, CSV, LaTeX) and plots under results/<run>/report/."""
+    """Results table (Markdown, CSV, LaTeX) and plots under results/<run>/report/; with
+    publish.hf set, every selected step on the hub too."""
     input:
         rules.report_tables.output,
+        publish_receipts(),
     default_target: True

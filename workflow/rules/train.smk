@@ -11,6 +11,9 @@ TRAIN = config["train"]
 TRAIN_DIR = f"{RUN_DIR}/train"
 TRAIN_WORLD = math.prod(TRAIN["parallel"].values())
 SEGMENT_ENDS = TrainConfig.from_dict(TRAIN).segment_ends()
+# Live metrics (W&B settings, where eval results appear): in the command, not a param, so
+# turning W&B on or off never makes a finished segment out of date (cpt.train.sinks).
+LIVE = json.dumps({**(config.get("metrics") or {}), "eval_results": f"{RUN_DIR}/eval/results"})
 
 
 def checkpoint_marker(step):
@@ -75,4 +78,4 @@ rule train_segment:
     shell:
         "{params.launcher} -m cpt.train --train-config {params.train:q} --manifest {input.manifest}"
         " --base-dir {BASE_DIR} --train-dir {TRAIN_DIR} --seq-len {params.seq_len}"
-        " --until-step $((10#{wildcards.step})) >> {log} 2>&1"
+        " --until-step $((10#{wildcards.step})) --live {LIVE:q} >> {log} 2>&1"
