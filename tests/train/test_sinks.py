@@ -126,3 +126,28 @@ def test_real_trainer_killed_and_resumed_keeps_tensorboard_and_wandb_exact(tmp_p
     assert [row["train/step"] for row in train_rows] == list(range(1, 13))
     losses = h.losses(train_dir)
     assert all(row["train/loss"] == losses[row["train/step"]] for row in train_rows)  # exact resume
+
+
+def test_wandb_sync_adds_evals_finished_after_training_once_then_asks_for_a_login(tmp_path, monkeypatch, caplog):
+    from cpt.train import wandb_sync
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc: not logged in
+    monkeypatch.delenv("NETRC", raising=False)
+    results = tmp_path / "eval" / "results"
+    live = {"wandb": WANDB, "eval_results": str(results)}
+    train_dir = tmp_path / "train"
+    segment(train_dir, 1, 3, 0.0, live).close()
+    (results / "step-00000003").mkdir(parents=True)  # the final step's eval ends after training
+    (results / "step-00000003" / "Arith.json").write_text(json.dumps(
+        {"status": "ok", "step": 3, "name": "Arith", "value": 0.5}))
+    final = train_dir / "checkpoints" / "step-00000003" / "complete.json"
+    argv = ["--train-dir", str(train_dir), "--live", json.dumps(live), "--final-marker", str(final)]
+    assert wandb_sync.main(argv) == 1  # training not done: the eval is left to the trainer
+    assert [row for row in wandb_history(train_dir / "wandb")[1] if "eval/step" in row] == []
+    final.parent.mkdir(parents=True)
+    final.write_text("{}")
+    for _ in range(2):  # a second sync adds nothing twice
+        assert wandb_sync.main(argv) == 1
+    assert "no W&B API key on this node: run `wandb login`" in caplog.text
+    evals = [row for row in wandb_history(train_dir / "wandb")[1] if "eval/step" in row]
+    assert [(row["eval/step"], row["eval/Arith"]) for row in evals] == [(3, 0.5)]
