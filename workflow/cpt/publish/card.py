@@ -7,17 +7,16 @@ finished publish job out of date.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from cpt.report.results import finished
 
 
 def eval_results(results_dir: Path) -> dict[int, dict[str, float]]:
     """step -> {task: value} of the finished (status ok) results written so far."""
     table: dict[int, dict[str, float]] = {}
-    for path in sorted(Path(results_dir).glob("step-*/*.json")) if Path(results_dir).is_dir() else []:
-        record = json.loads(path.read_text())
-        if record.get("status") == "ok":
-            table.setdefault(record["step"], {})[record["name"]] = record["value"]
+    for record in finished(results_dir):
+        table.setdefault(record["step"], {})[record["name"]] = record["value"]
     return table
 
 

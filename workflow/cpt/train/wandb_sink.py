@@ -19,6 +19,7 @@ import json
 import uuid
 from pathlib import Path
 
+from cpt.report.results import finished
 from cpt.train import wandb_files
 from cpt.train.sinks import scalars
 
@@ -44,11 +45,10 @@ def progress(wandb_dir: Path) -> dict:
 
 def new_eval_results(results_dir: Path | None, logged: list) -> list[dict]:
     """Finished eval records (results/step-N/<task>.json, status ok) not yet logged, by step."""
-    if results_dir is None or not Path(results_dir).is_dir():
+    if results_dir is None:
         return []
     done = {tuple(pair) for pair in logged}
-    records = [json.loads(path.read_text()) for path in sorted(Path(results_dir).glob("step-*/*.json"))]
-    return [r for r in records if r.get("status") == "ok" and (r["step"], r["name"]) not in done]
+    return [r for r in finished(results_dir) if (r["step"], r["name"]) not in done]
 
 
 class WandbSink:
