@@ -71,17 +71,20 @@ class WandbSink:
         # Steps up to the resumed checkpoint that W&B lost with a killed job: metrics.jsonl has them.
         metrics = wandb_dir.parent / "metrics.jsonl"
         for line in metrics.read_text().splitlines() if metrics.exists() else []:
-            self.write(json.loads(line))
+            self._log_training(json.loads(line))
 
     def _log(self, row: dict) -> None:
         self.state["row"] += 1
         self.run.log(row, step=self.state["row"])
 
-    def write(self, record: dict) -> None:
+    def _log_training(self, record: dict) -> None:
         if record["step"] > self.state["last_step"]:  # a resumed segment skips what an earlier job logged
             self.state["last_step"] = record["step"]
             self._log({"train/step": record["step"], "train/tokens_seen": record["tokens_seen"],
                        **{f"train/{key}": value for key, value in scalars(record).items()}})
+
+    def write(self, record: dict) -> None:
+        self._log_training(record)
         self.log_evals()
 
     def log_evals(self) -> int:
