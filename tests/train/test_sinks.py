@@ -100,6 +100,7 @@ def descendants(pid: int) -> list[int]:
     return children + [grandchild for child in children for grandchild in descendants(child)]
 
 
+@pytest.mark.slow  # two real trainer processes and a W&B service: ~40 s of CPU
 def test_real_trainer_killed_and_resumed_keeps_tensorboard_and_wandb_exact(tmp_path, model_dir, manifest,
                                                                             monkeypatch):
     monkeypatch.delenv("WANDB_SERVICE", raising=False)  # each job its own W&B service, as on a cluster
