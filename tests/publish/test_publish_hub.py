@@ -97,6 +97,7 @@ def test_network_down_fails_the_job_with_the_endpoint_named_and_no_receipt(monke
                  "--card-facts", json.dumps(facts), "--eval-results", str(tmp_path / "none"),
                  "--receipt", str(receipt)])
     assert code == 1 and not receipt.exists()
+    assert "retry 2/2" in caplog.text  # a network error is transient: retried before giving up
     assert "cannot reach the hub" in caplog.text and "publish.hf.endpoint" in caplog.text
     assert "the next snakemake run retries" in caplog.text
     assert TOKEN not in caplog.text

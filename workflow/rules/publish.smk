@@ -7,6 +7,7 @@ import json
 from cpt.digest import config_digest
 from cpt.publish.plan import published_steps
 from cpt.settings import global_batch_rows
+from cpt.train.sinks import live_settings
 
 PUBLISH_HF = (config.get("publish") or {}).get("hf")
 PUBLISH_DIR = f"{RUN_DIR}/publish/hf"
@@ -20,6 +21,7 @@ CARD_FACTS = json.dumps({
     "tokens_per_step": global_batch_rows(config) * config["data"]["seq_len"], "config_digest": config_digest(config),
 })
 FINAL_MARKER = checkpoint_marker(SEGMENT_ENDS[-1])
+LIVE_SETTINGS = json.dumps(live_settings(config))
 
 
 def publish_receipt(step):
@@ -63,5 +65,5 @@ rule wandb_sync:
     """Upload what the training jobs wrote offline to W&B (`wandb login` once on the login node)."""
     localrule: True
     shell:
-        "{PY} cpt.train.wandb_sync --train-dir {TRAIN_DIR} --live {LIVE:q}"
+        "{PY} cpt.train.wandb_sync --train-dir {TRAIN_DIR} --live {LIVE_SETTINGS:q}"
         " --final-marker {FINAL_MARKER}"

@@ -6,6 +6,7 @@ import json
 import math
 
 from cpt.train.config import TrainConfig
+from cpt.train.sinks import live_settings
 
 TRAIN = config["train"]
 TRAIN_DIR = f"{RUN_DIR}/train"
@@ -13,7 +14,7 @@ TRAIN_WORLD = math.prod(TRAIN["parallel"].values())
 SEGMENT_ENDS = TrainConfig.from_dict(TRAIN).segment_ends()
 # Live metrics (W&B settings, where eval results appear): in the command, not a param, so
 # turning W&B on or off never makes a finished segment out of date (cpt.train.sinks).
-LIVE = json.dumps({**(config.get("metrics") or {}), "eval_results": f"{RUN_DIR}/eval/results"})
+LIVE = json.dumps(live_settings(config))
 
 
 def checkpoint_marker(step):

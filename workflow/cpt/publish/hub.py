@@ -9,7 +9,9 @@ failure sends only what did not arrive.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib
 import json
 import logging
 import time
@@ -66,12 +68,20 @@ def explain(err: Exception, hub: dict) -> str:
             f"and publish.hf.endpoint ({hub.get('endpoint') or 'default https://huggingface.co'})")
 
 
+def transport_errors() -> tuple[type, ...]:
+    """Network-level failures of the HTTP client huggingface_hub uses (httpx, or its fork httpx2)."""
+    kinds = [ConnectionError, TimeoutError]
+    for module in ("httpx2", "httpx"):
+        with contextlib.suppress(ImportError):
+            kinds.append(importlib.import_module(module).TransportError)
+    return tuple(kinds)
+
+
 def transient(err: Exception) -> bool:
-    import httpx
     from huggingface_hub.errors import HfHubHTTPError
     if isinstance(err, HfHubHTTPError):
         return getattr(err.response, "status_code", None) in TRANSIENT_STATUS
-    return isinstance(err, (httpx.TransportError, ConnectionError, TimeoutError))
+    return isinstance(err, transport_errors())
 
 
 def with_retries(what: str, call: Callable[[], T], hub: dict, sleep: Callable[[float], None] = time.sleep) -> T:

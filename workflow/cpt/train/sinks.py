@@ -23,6 +23,13 @@ log = logging.getLogger("cpt")
 AXES = ("step", "tokens_seen")
 
 
+def live_settings(config: dict) -> dict:
+    """What a trainer's `--live` carries: config `metrics:` (W&B) and where eval results
+    appear (the W&B run logs them as they finish)."""
+    run_dir = f"{config.get('results_dir', 'results')}/{config['run']}"
+    return {**(config.get("metrics") or {}), "eval_results": f"{run_dir}/eval/results"}
+
+
 def scalars(record: dict) -> dict[str, float]:
     """A record's plottable values (MFU is None where the device's peak is unknown)."""
     return {key: float(value) for key, value in record.items() if key not in AXES and value is not None}

@@ -57,7 +57,8 @@ def sync(train_dir: Path, live: dict, training_done: bool) -> list[Path]:
         sink.close()
     runs = unsynced(wandb_dir)
     if not runs:
-        log.info("%s: every offline W&B dir is already uploaded", wandb_dir)
+        log.info("%s: %s", wandb_dir, "every offline W&B dir is already uploaded" if offline_runs(wandb_dir)
+                 else "no offline W&B data yet (no training job has logged with metrics.wandb set)")
         return []
     if not logged_in():
         raise SyncError("no W&B API key on this node: run `wandb login` on the login node (or export "
