@@ -11,6 +11,7 @@ skipped; a failure exits 1 with the setting to fix, and the next snakemake run r
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import logging
 import sys
@@ -41,8 +42,13 @@ def main(argv: list[str] | None = None) -> int:
              "config_digest": facts["config_digest"]}
     extra = {CARD: model_card(ns.step, facts, eval_results(ns.eval_results)).encode(),
              STATE_FILE: (json.dumps(state, indent=2) + "\n").encode()}
+    ns.receipt.parent.mkdir(parents=True, exist_ok=True)
     try:
-        plan, commits = publish(ns.export, ns.step, ns.hub, extra)
+        # One publish at a time per run: two jobs reading main's step at once could leave main
+        # on the older one, and 16 GB uploads gain nothing from sharing one login node's link.
+        with open(ns.receipt.parent / ".publish.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            plan, commits = publish(ns.export, ns.step, ns.hub, extra)
     except PublishError as err:
         log.error("%s. Training and evaluation are unaffected; the next snakemake run retries this step.", err)
         return 1
