@@ -4,6 +4,7 @@
 #   snakemake data|train|evaluate|report    one stage (and what it needs)
 #   snakemake plan                          tokens, segments, node-hours, memory; queue checks
 #   snakemake status                        where the run stands: segments, loss, ETA, evals, disk
+#   snakemake publish | wandb_sync          checkpoints to the HF hub; offline W&B data to wandb.ai
 #   snakemake -n                            the DAG, without running anything
 from snakemake.utils import min_version
 
@@ -21,6 +22,7 @@ include: "workflow/rules/report.smk"
 include: "workflow/rules/plan.smk"
 include: "workflow/rules/status.smk"
 include: "workflow/rules/cleanup.smk"
+include: "workflow/rules/publish.smk"
 
 
 rule data:
@@ -48,8 +50,10 @@ rule cleanup:
 
 
 rule report:
-    """Results table (Markdown, CSV, LaTeX) and plots under results/<run>/report/."""
+    """Results table (Markdown, CSV, LaTeX) and plots under results/<run>/report/; with
+    publish.hf set, every selected step on the hub too."""
     input:
         rules.report_tables.output,
         cleanup_outputs(),
+        publish_receipts(),
     default_target: True

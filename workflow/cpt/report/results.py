@@ -47,3 +47,17 @@ def collect(run_dir: str | Path, steps: list[int], tasks: dict[str, str]) -> dic
     """Cells for every evaluated step x configured task ({name: metric}), in config order."""
     return {(step, name): read_cell(result_path(run_dir, step, name), metric)
             for step in steps for name, metric in tasks.items()}
+
+
+def finished(results_dir: str | Path) -> list[dict]:
+    """Every finished (status ok) record under results_dir/step-*/, by step; the live views and
+    model cards read these while evals still run, so an unreadable file is left out, not raised."""
+    records = []
+    for path in sorted(Path(results_dir).glob("step-*/*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if isinstance(record, dict) and record.get("status") == OK and isinstance(record.get("value"), (int, float)):
+            records.append(record)
+    return records

@@ -35,6 +35,7 @@ from cpt import cluster
 from cpt.atomic import write_json
 from cpt.digest import config_digest, training_digest
 from cpt.train import lease, lineage
+from cpt.train.sinks import live_settings
 
 log = logging.getLogger("cpt")
 CHAIN_CONFIG = "chain-config.json"
@@ -59,7 +60,7 @@ def trainer_args(config: dict, until_step: int) -> list[str]:
             "--manifest", str(run_dir / "data" / "manifest.json"), "--base-dir", config["model"]["base_dir"],
             "--train-dir", str(train_dir(config)), "--seq-len", str(config["data"]["seq_len"]),
             "--until-step", str(until_step), "--training-digest", training_digest(config),
-            "--config-digest", config_digest(config)]
+            "--config-digest", config_digest(config), "--live", json.dumps(live_settings(config))]
 
 
 def sbatch_command(config: dict, train: Path, after: str | None = None) -> list[str]:

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from cpt.train.metrics import Metrics, truncate_after
 from cpt.train.model import Llama
 from cpt.train.parallelize import DTYPES, parallelize
 from cpt.train.schedule import lr_at
+from cpt.train.sinks import Sinks
 from cpt.train.stop import StopRequest
 
 log = logging.getLogger("cpt")
@@ -46,6 +47,7 @@ class Paths:
     manifest: Path
     base_dir: Path
     train_dir: Path  # checkpoints/ and metrics.jsonl
+    live: dict = field(default_factory=dict)  # config `metrics:` (W&B) and the eval results dir: cpt.train.sinks
 
     @property
     def checkpoints(self) -> Path:
@@ -159,7 +161,8 @@ def _train(cfg, paths, args, shards, resume, stop, device, seq_len, until_step, 
                     position=position)
     metrics = Metrics(metrics_path, write=rank0, device=device, n_devices=dist.get_world_size(),
                       flops_per_token=args.flops_per_token(seq_len), tokens_per_step=loader.global_batch * seq_len,
-                      end_step=until_step, total_steps=cfg.steps, log_interval=cfg.log_interval)
+                      end_step=until_step, total_steps=cfg.steps, log_interval=cfg.log_interval,
+                      sinks=Sinks(paths.train_dir, paths.live, {"train": asdict(cfg)}) if rank0 else None)
     tp = mesh["tp"].size() > 1
     try:
         while step < until_step:
@@ -199,6 +202,7 @@ def _train(cfg, paths, args, shards, resume, stop, device, seq_len, until_step, 
                 break
     finally:
         loader.close()
+        metrics.close()
     return step
 
 

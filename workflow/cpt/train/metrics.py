@@ -1,7 +1,8 @@
 """Per-step metrics: one JSON object per logged step (metrics.jsonl) and a log line.
 
 The report stage plots metrics.jsonl; after a resume the lines past the resumed
-step are dropped so a step never appears twice.
+step are dropped so a step never appears twice. Rank 0 also hands each record to
+the live sinks (cpt.train.sinks: TensorBoard, W&B).
 """
 
 from __future__ import annotations
@@ -46,11 +47,12 @@ class Metrics:
     """Accumulates step timings between log points; only rank 0 writes."""
 
     def __init__(self, path: Path, *, write: bool, device: torch.device, n_devices: int, flops_per_token: float,
-                 tokens_per_step: int, end_step: int, total_steps: int, log_interval: int):
+                 tokens_per_step: int, end_step: int, total_steps: int, log_interval: int, sinks=None):
         self.path, self.write, self.device, self.n_devices = path, write, device, n_devices
         self.flops_per_token, self.tokens_per_step = flops_per_token, tokens_per_step
         self.end_step, self.total_steps, self.log_interval = end_step, total_steps, log_interval
         self.peak = peak_flops(device)
+        self.sinks = sinks if write else None  # cpt.train.sinks.Sinks
         self._steps, self._time, self._wait = 0, 0.0, 0.0
         self._start = time.monotonic()
         self._start_step: int | None = None
@@ -61,6 +63,8 @@ class Metrics:
         `flush` (a time-limit stop: the steps since the last record would otherwise be lost)."""
         if self._start_step is None:
             self._start_step = step - 1
+            if self.sinks:
+                self.sinks.start(resumed_step=step - 1, resumed_tokens=tokens_seen - self.tokens_per_step)
         self._steps, self._time, self._wait = self._steps + 1, self._time + step_time, self._wait + data_wait
         if step % self.log_interval and step != self.end_step and not flush:
             return
@@ -80,6 +84,12 @@ class Metrics:
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
         log.info(self.line(record))
+        if self.sinks:
+            self.sinks.write(record)
+
+    def close(self) -> None:
+        if self.sinks:
+            self.sinks.close()
 
     def line(self, r: dict) -> str:
         rate = (r["step"] - self._start_step) / max(time.monotonic() - self._start, 1e-9)

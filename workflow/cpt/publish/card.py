@@ -1,0 +1,57 @@
+"""The model card (README.md) of a published step: what was trained, from what, and how it scores.
+
+Eval results are read when the card is written, not declared as inputs: a result
+that arrives later is picked up by the next publish job's card, and never makes a
+finished publish job out of date.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cpt.report.results import finished
+
+
+def eval_results(results_dir: Path) -> dict[int, dict[str, float]]:
+    """step -> {task: value} of the finished (status ok) results written so far."""
+    table: dict[int, dict[str, float]] = {}
+    for record in finished(results_dir):
+        table.setdefault(record["step"], {})[record["name"]] = record["value"]
+    return table
+
+
+def model_card(step: int, facts: dict, results: dict[int, dict[str, float]]) -> str:
+    tokens = step * facts["tokens_per_step"]
+    mix = "\n".join(f"| {name} | {weight:.2%} |" for name, weight in facts["mix"].items())
+    tasks = sorted({task for scores in results.values() for task in scores})
+    if tasks:
+        rows = "\n".join(f"| {s:,}{' (this revision)' if s == step else ''} | "
+                         + " | ".join(f"{100 * results[s][t]:.1f}" if t in results[s] else "" for t in tasks) + " |"
+                         for s in sorted(results))
+        evals = f"| step | {' | '.join(tasks)} |\n|---|{'---|' * len(tasks)}\n{rows}"
+    else:
+        evals = "No evaluation has finished yet; a later publish refreshes this card."
+    return f"""---
+base_model: {facts['base_model']}
+library_name: transformers
+tags: [continual-pretraining, cpt]
+---
+
+# {facts['run']}: step {step:,}
+
+Continual pretraining of [{facts['base_model']}](https://huggingface.co/{facts['base_model']}),
+step {step:,}: {tokens:,} tokens seen ({facts['tokens_per_step']:,} per step, context {facts['seq_len']:,}).
+Each step has its own branch (`step-{step:08d}`); `main` follows the newest published step.
+
+Config digest: `{facts['config_digest']}` (cpt.digest.config_digest of the run's whole config).
+
+## Data mix ({facts['weighting']}-weighted)
+
+| source | weight |
+|---|---|
+{mix}
+
+## Evaluation (lm-evaluation-harness, accuracy %, results available when this card was written)
+
+{evals}
+"""
