@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -87,12 +88,28 @@ def test_finished_run_has_no_eta(demo):
     assert "ETA        finished" in render(s)
 
 
-def test_squeue_lines_map_to_rules_and_steps():
-    jobs = parse_squeue("17|rule_train_segment_wildcards_00003500|64|5:03:11|RUNNING|None\n"
-                        "18|rule_eval_task_wildcards_00003500_MMLU|1|0:00|PENDING|Dependency\n"
-                        "19|someone-else|1|0:00|PENDING|Priority\n")
+def test_squeue_lines_map_to_the_runs_chain_and_rules():
+    jobs = parse_squeue("17|cpt-train-demo|(null)|64|5:03:11|RUNNING|None\n"
+                        "18|8f2c-uuid|rule_eval_task_wildcards_00003500_MMLU|1|0:00|PENDING|Dependency\n"
+                        "19|cpt-train-other-run|(null)|64|0:00|PENDING|Priority\n"
+                        "20|someone-else|(null)|1|0:00|PENDING|Priority\n", run="demo")
     assert [(j.job_id, j.rule, j.wildcards, j.nodes) for j in jobs] == [
-        ("17", "train_segment", "00003500", 64), ("18", "eval_task", "00003500_MMLU", 1)]
+        ("17", "train_chain", "", 64), ("18", "eval_task", "00003500_MMLU", 1)]
+
+
+def test_a_live_local_trainer_counts_as_running_and_a_stale_one_does_not(demo):
+    train = run_dir(demo) / "train"
+    train.mkdir(parents=True)
+    record = {"run": demo["run"], "jobs": [], "local": {"host": "h1", "pid": 42, "heartbeat": time.time() - 5}}
+    (train / "writer.json").write_text(json.dumps(record))
+    s = collect(demo)
+    assert s["segments"]["local"]["pid"] == 42 and "local trainer pid 42 on h1" in render(s)
+    stale = demo["train"]["chain"]["stale_minutes"] * 60 + 1
+    (train / "writer.json").write_text(json.dumps({**record, "local": {**record["local"],
+                                                                         "heartbeat": time.time() - stale}}))
+    assert collect(demo)["segments"]["local"] is None
+    (train / "writer.json").write_text('{"run": "dem')   # torn: nothing to show, no crash
+    assert collect(demo)["segments"]["local"] is None
 
 
 def test_durations_read_as_days_and_hours():

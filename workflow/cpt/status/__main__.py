@@ -11,7 +11,8 @@ from cpt.digest import config_digest, training_digest
 from cpt.settings import ConfigError, load_config
 from cpt.status.disk import disk_usage
 from cpt.status.evals import eval_state
-from cpt.status.slurm import queued_jobs
+from cpt.status.slurm import CHAIN, queued_jobs
+from cpt.status.writer import local_trainer
 from cpt.status.training import eta_hours, training_state
 
 TB = 1e12
@@ -46,17 +47,18 @@ def collect(config: dict, *, with_disk: bool = True) -> dict:
     """Everything the view shows, as plain data (what --json writes)."""
     run_dir = Path(config["results_dir"]) / config["run"]
     train = training_state(config, run_dir)
-    jobs, queue_note = queued_jobs()
-    ours = [j for j in jobs or [] if j.rule == "train_segment"]
+    jobs, queue_note = queued_jobs(config["run"])
+    ours = [j for j in jobs or [] if j.rule == CHAIN]
     running = [j for j in ours if j.state == "RUNNING"]
-    hours, eta_basis = eta_hours(train, config, running=bool(running))
+    local = local_trainer(run_dir / "train", config["train"]["chain"]["stale_minutes"])
+    hours, eta_basis = eta_hours(train, config, running=bool(running or local))
     evals = eval_state(config, run_dir)
     status = {
         "run": config["run"], "run_dir": str(run_dir),
         "config_digest": config_digest(config), "training_digest": training_digest(config),
         "segments": {"total": len(train.segment_ends), "done": len(train.done),
                      "running": [vars(j) for j in running], "queued": [vars(j) for j in ours if j.state != "RUNNING"],
-                     "pending": train.pending},
+                     "pending": train.pending, "local": local},
         "last": train.last, "step_seconds": train.step_seconds,
         "eta_hours": hours, "eta": days_hm(hours) if hours is not None else "finished", "eta_basis": eta_basis,
         "evals": {str(step): row for step, row in evals.items()},
@@ -75,11 +77,12 @@ def render(s: dict) -> str:
     lines = [f"run        {s['run']} ({s['run_dir']}); config digest {s['config_digest']}, "
              f"training digest {s['training_digest']}",
              f"segments   {seg['done']}/{seg['total']} done, {len(seg['running'])} running, "
-             f"{len(seg['queued'])} queued, {len(seg['pending']) - len(seg['running'])} left to start"]
-    lines += [f"  running  job {j['job_id']} ({j['wildcards'] or 'segment'}): {j['nodes']} nodes, "
-              f"elapsed {j['elapsed']}" for j in seg["running"]]
-    lines += [f"  queued   job {j['job_id']} ({j['wildcards'] or 'segment'}): {j['state']} ({j['reason']})"
-              for j in seg["queued"]]
+             f"{len(seg['queued'])} queued, {len(seg['pending'])} not done"]
+    lines += [f"  running  job {j['job_id']}: {j['nodes']} nodes, elapsed {j['elapsed']}" for j in seg["running"]]
+    lines += [f"  queued   job {j['job_id']}: {j['state']} ({j['reason']})" for j in seg["queued"]]
+    if (local := seg["local"]) is not None:
+        lines.append(f"  running  local trainer pid {local['pid']} on {local['host']}, "
+                     f"heartbeat {local['heartbeat_age_s']:.0f} s ago")
     if (last := s["last"]) is not None:
         mfu = f" | MFU {100 * last['mfu']:.1f}%" if last.get("mfu") is not None else ""
         lines.append(f"last log   step {last['step']:,} | loss {last['loss']:.4f} | "
