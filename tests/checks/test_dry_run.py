@@ -2,7 +2,10 @@
 short report; the demo dry run stays green and lists the pending checks (the reference
 config's full DAG is built by tests/test_dag.py, through the same checks)."""
 
+import pytest
 from workflow_run import link_workflow, snakemake
+
+pytestmark = pytest.mark.slow  # real snakemake processes (~5-10 s each)
 
 
 def dry_run(tmp_path, *configfiles: str, overlay: str | None = None):
