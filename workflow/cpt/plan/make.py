@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cpt.plan.memory import memory_per_gcd, model_shape, param_counts
+from cpt.plan.memory import largest_micro_batch, memory_per_gcd, model_shape, param_counts, usable_gb
 from cpt.plan.schedule import schedule, seconds_per_step
 from cpt.plan.sources import mix_usage, source_sizes, tokens_per_step
-from cpt.settings import normalized_weights
+from cpt.settings import ConfigError, normalized_weights
 
 
 def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | None = None,
-              queue_wait_hours: float | None = None) -> dict:
-    """Every figure of the plan as plain data (the JSON the `plan` rule writes)."""
+              queue_wait_hours: float | None = None, trace_memory: bool = False) -> dict:
+    """Every figure of the plan as plain data (the JSON the `plan` rule writes); `trace_memory`
+    adds the traced peak (minutes of CPU at full shape). Raises ConfigError on a violation."""
     step_tokens = tokens_per_step(config)
     total = step_tokens * config["train"]["steps"]
     sizes, sizes_from = source_sizes(config, manifest)
@@ -20,26 +21,50 @@ def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | Non
     step_s, step_s_from = seconds_per_step(config, metrics)
     shape, shape_from = model_shape(config)
     wait = config["slurm"]["planner"]["queue_wait_hours"] if queue_wait_hours is None else queue_wait_hours
-    return {
+    plan = {
         "tokens_per_step": step_tokens, "steps": config["train"]["steps"], "total_tokens": total,
         "sources": mix_usage(weights, sizes, total, config["data"]["mix"]["weighting"]), "sources_from": sizes_from,
         "seconds_per_step": step_s, "seconds_per_step_from": step_s_from, "queue_wait_hours": wait,
         "schedule": schedule(config, step_s, wait),
         "params": param_counts(shape)["total"], "model_from": shape_from,
         "memory_gb": memory_per_gcd(config, shape), "gcd_memory_gb": config["slurm"]["node"]["gcd_memory_gb"],
+        "memory_usable_gb": usable_gb(config),
+        "micro_batch": config["train"].get("micro_batch") or config["train"]["local_batch"],
+        "micro_batch_largest_fitting": largest_micro_batch(config, shape),
     }
+    if trace_memory:
+        from cpt.plan.trace import trace_memory as trace  # torch: only when asked
+        plan["memory_traced_gb"] = trace(config, shape)
+    check_memory(plan)
+    return plan
+
+
+def check_memory(plan: dict) -> None:
+    """Refuse a config whose modelled or traced peak per GCD exceeds HBM less the headroom."""
+    usable, largest, micro = plan["memory_usable_gb"], plan["micro_batch_largest_fitting"], plan["micro_batch"]
+    peaks = {"modelled": plan["memory_gb"]["total"], "traced": plan.get("memory_traced_gb", {}).get("peak", 0)}
+    over = {how: peak for how, peak in peaks.items() if peak > usable}
+    if not over:
+        return
+    what = " and ".join(f"{how} peak {peak:.1f} GB" for how, peak in over.items())
+    limit = (f"slurm.node.gcd_memory_gb={plan['gcd_memory_gb']:g} less slurm.planner.memory_headroom "
+             f"({usable:.1f} GB usable)")
+    if largest is None:
+        raise ConfigError(f"memory per GCD: {what} at train.micro_batch={micro} exceeds {limit}, and even "
+                          "train.micro_batch=1 does not fit; raise train.parallel.tp or train.parallel.dp_shard, "
+                          "or lower data.seq_len")
+    fix = (f"set train.micro_batch to {largest} or less (a divisor of train.local_batch)" if largest < micro else
+           "the modelled peak fits at this micro-batch but the trace's does not: lower train.micro_batch")
+    raise ConfigError(f"memory per GCD: {what} at train.micro_batch={micro} exceeds {limit}; {fix}")
 
 
 def warnings(plan: dict, config: dict) -> list[str]:
-    """What is allowed but likely wrong: segments longer than their job, memory over HBM."""
+    """What is allowed but likely wrong: segments longer than their job."""
     found, s = [], plan["schedule"]
     if config["train"]["steps_per_segment"] > s["steps_fitting_one_job"]:
         found.append(f"train.steps_per_segment={config['train']['steps_per_segment']} needs {s['segment_hours']:.1f} h "
                      f"but only {s['steps_fitting_one_job']} steps fit {s['hours']:g} h; each segment will be cut by "
                      f"the time-limit signal and resubmitted: lower train.steps_per_segment")
-    if plan["memory_gb"]["total"] > plan["gcd_memory_gb"]:
-        found.append(f"estimated {plan['memory_gb']['total']:.1f} GB per GCD exceeds slurm.node.gcd_memory_gb="
-                     f"{plan['gcd_memory_gb']}; lower train.local_batch or raise train.parallel.tp / dp_shard")
     return found
 
 
@@ -71,7 +96,13 @@ def render(plan: dict) -> str:
         f"calendar          {s['calendar_days']:,.1f} days with {plan['queue_wait_hours']:g} h queue wait per segment",
         f"memory per GCD    ({plan['params'] / 1e9:.2f}B params, shape from {plan['model_from']})",
     ]
-    lines += [f"  {k:<26} {v:7.2f} GB" for k, v in plan["memory_gb"].items() if k != "total"]
-    total, hbm = plan["memory_gb"]["total"], plan["gcd_memory_gb"]
-    lines.append(f"  {'total':<26} {total:7.2f} GB of {hbm:g} GB ({'fits' if total <= hbm else 'DOES NOT FIT'})")
+    lines += [f"  {k:<52} {v:7.2f} GB" for k, v in plan["memory_gb"].items() if k != "total"]
+    total, hbm, usable = plan["memory_gb"]["total"], plan["gcd_memory_gb"], plan["memory_usable_gb"]
+    lines.append(f"  {'total (modelled)':<52} {total:7.2f} GB of {usable:.1f} GB usable ({hbm:g} GB HBM less headroom)")
+    traced = plan.get("memory_traced_gb")
+    if traced:
+        lines.append(f"  {'traced peak (compile off; cpt/plan/trace.py)':<52} {traced['peak']:7.2f} GB")
+        lines += [f"    {k:<50} {v:7.2f} GB" for k, v in traced["by_kind"].items()]
+    lines.append(f"micro-batch       {plan['micro_batch']} rows per pass; largest that fits: "
+                 f"{plan['micro_batch_largest_fitting']}")
     return "\n".join(lines)

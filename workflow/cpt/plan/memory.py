@@ -1,4 +1,12 @@
-"""Memory per GCD: the model shape, its parameter counts and a first-order model of a rank's bytes."""
+"""Memory per GCD: the model shape, its parameter counts, and a model of a rank's peak bytes
+that charges what the trainer does (cpt/train: micro-batches, chunked loss, checkpointing, FSDP2).
+
+The peak is reached in backward, in one of two phases, and the model takes the larger:
+the loss phase (one loss chunk's logits, fp32 log-softmax and gradients, with the root
+unit's vocabulary matrices gathered) or a block's recompute (its gathered input and
+intermediate activations and their gradients, with two blocks' parameters gathered). The
+trace (cpt/plan/trace.py) checks these figures against the real code path.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +14,13 @@ import json
 from pathlib import Path
 
 from cpt.settings import ConfigError
+from cpt.train.loss import CHUNK_ROWS
 
 GB = 1e9
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+# Bytes per local logit element of one loss chunk in backward: logits (param dtype), their fp32
+# log-softmax (kept), its gradient and exp() temporary (fp32), and the gradient cast back.
+LOSS_BYTES = {2: 18, 4: 20}
 
 
 def model_shape(config: dict) -> tuple[dict, str]:
@@ -31,35 +43,55 @@ def param_counts(shape: dict) -> dict[str, int]:
     return {"block": block, "embeddings": embed, "total": shape["num_hidden_layers"] * block + embed + h}
 
 
-def memory_per_gcd(config: dict, shape: dict) -> dict[str, float]:
-    """First-order memory per GCD (GB) under HSDP (shard x replicate) x TP with sequence parallel.
-
-    Sharded fp32 master params, fp32 grads and AdamW's two moments over dp_shard x tp ranks;
-    the unsharded block FSDP gathers (current + prefetched) in param dtype with its grads in
-    reduce dtype; activations: with full checkpointing, each block's input (sequence-sharded
-    over tp) plus one block's recompute working set (forward and gradient); logits of the local
-    batch (vocab-parallel) in param dtype with their fp32 upcast for the loss."""
+def memory_per_gcd(config: dict, shape: dict, micro_batch: int | None = None) -> dict[str, float]:
+    """Peak memory per GCD (GB) by kind, and "total", at `micro_batch` rows per pass (default:
+    train.micro_batch, else the whole local batch). HSDP (shard x replicate) x TP with sequence
+    parallel; sharded fp32 masters, grads and AdamW moments over dp_shard x tp ranks."""
     train, par = config["train"], config["train"]["parallel"]
+    micro = micro_batch or train.get("micro_batch") or train["local_batch"]
     counts = param_counts(shape)
     h, ffn, layers = shape["hidden_size"], shape["intermediate_size"], shape["num_hidden_layers"]
-    kv_dim = shape["num_key_value_heads"] * h // shape["num_attention_heads"]
-    tp, shards = par["tp"], par["dp_shard"] * par["tp"]
+    heads, kv_heads, vocab = shape["num_attention_heads"], shape["num_key_value_heads"], shape["vocab_size"]
+    kv_dim = kv_heads * h // heads
+    tp, shards, seq = par["tp"], par["dp_shard"] * par["tp"], config["data"]["seq_len"]
     pbytes, rbytes = DTYPE_BYTES[train["param_dtype"]], DTYPE_BYTES[train["reduce_dtype"]]
-    tokens = train["local_batch"] * config["data"]["seq_len"]
-    block_acts = tokens * (6 * h + 2 * kv_dim + 4 * ffn) * pbytes / tp
-    if train["activation_checkpointing"] == "full":
-        activations = layers * tokens * h * pbytes / tp + 2 * block_acts
-    else:
-        activations = layers * 2 * block_acts
-    largest = max(counts["block"], counts["embeddings"] // 2)
+    tokens = micro * seq  # per forward/backward pass
+    root = counts["embeddings"] + h  # the root FSDP unit: embedding, final norm, output projection
+    # Gathered by FSDP: root unsharded for the whole pass, two blocks (current + prefetched);
+    # gradients unsharded in param dtype, cast to reduce dtype for the reduce-scatter.
+    gathers = (root + 2 * counts["block"]) * pbytes / tp
+    gathered_grads = (root + counts["block"]) * (pbytes + rbytes) / tp
+    # Full checkpointing keeps each block's input (sequence-sharded); without it, every block's working set.
+    block_input = tokens * h * pbytes / tp
+    block_work = tokens * ((4 * h + 2 * kv_dim) * pbytes + (2 * h + 2 * kv_dim) * 4 / tp
+                           + 6 * ffn * pbytes / tp + 2 * (h + 2 * kv_dim) * pbytes / tp)
+    full_ac = train["activation_checkpointing"] == "full"
+    kept = layers * block_input if full_ac else layers * block_work
+    loss_chunk = CHUNK_ROWS * seq * vocab / tp * LOSS_BYTES[pbytes] + tokens * h * pbytes
     mem = {
         "params (fp32, sharded)": 4 * counts["total"] / shards,
         "grads (fp32, sharded)": 4 * counts["total"] / shards,
         "optimizer (AdamW, fp32)": 8 * counts["total"] / shards,
-        "gathered params + grads": 2 * largest / tp * (pbytes + rbytes),
-        "activations": activations,
-        "logits": tokens * shape["vocab_size"] / tp * (pbytes + 4),
+        "FSDP gathers (params + grads)": gathers + gathered_grads,
+        "activations kept": kept + 2 * block_input,  # + embedding output and the final norm's input
+        "working set (larger of loss chunk, block recompute)": max(loss_chunk, block_work if full_ac else 0),
     }
     mem = {k: v / GB for k, v in mem.items()}
     mem["total"] = sum(mem.values())
     return mem
+
+
+def usable_gb(config: dict) -> float:
+    """HBM per GCD less the planner's headroom (allocator fragmentation, runtime, RCCL buffers)."""
+    return config["slurm"]["node"]["gcd_memory_gb"] * (1 - config["slurm"]["planner"]["memory_headroom"])
+
+
+def micro_batch_choices(local_batch: int) -> list[int]:
+    return [d for d in range(1, local_batch + 1) if local_batch % d == 0]
+
+
+def largest_micro_batch(config: dict, shape: dict) -> int | None:
+    """The largest divisor of train.local_batch whose modelled peak fits usable_gb; None if none does."""
+    fitting = [m for m in micro_batch_choices(config["train"]["local_batch"])
+               if memory_per_gcd(config, shape, m)["total"] <= usable_gb(config)]
+    return max(fitting, default=None)

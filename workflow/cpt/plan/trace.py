@@ -27,6 +27,7 @@ from torch.distributed._tools.fsdp2_mem_tracker import FSDPMemTracker
 from torch.distributed._tools.mem_tracker import MemTracker
 from torch.distributed.fsdp import FSDPModule
 from torch.distributed.tensor._sharding_prop import ShardingPropagator
+from torch.nn.modules.module import register_module_forward_pre_hook
 from torch.utils._python_dispatch import _disable_current_modes
 
 from cpt.train import launch
@@ -48,8 +49,20 @@ def track_peak(model, optimizer, step: Callable[[], None]) -> dict[str, int]:
     step()
     tracker = FSDPMemTracker(model, optimizer) if isinstance(model, FSDPModule) else MemTracker()
     tracker.track_external(model, optimizer)
-    with tracker:
-        step()
+
+    def fresh_module_stats(module, args):
+        # A tracker takes a second root forward for a new iteration and refuses it; micro-batches
+        # make several per step. Per-module stats restart; the peak (what we read) is kept.
+        if module is model:
+            tracker.reset_mod_stats()
+
+    # Registered before the tracker's own global hooks, so it runs first.
+    handle = register_module_forward_pre_hook(fresh_module_stats)
+    try:
+        with tracker:
+            step()
+    finally:
+        handle.remove()
     (peak,) = tracker.get_tracker_snapshot("peak").values()
     return {getattr(kind, "value", kind): value for kind, value in peak.items()}
 
