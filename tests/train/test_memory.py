@@ -28,7 +28,7 @@ def real(tmp_path_factory):
             "shape": SHAPE, "vocabs": VOCABS}
     (tmp / "spec.json").write_text(json.dumps(spec))
     worker = str(h.Path(__file__).with_name("memory_worker.py"))
-    h.run_ok(4, [worker, str(tmp / "spec.json"), str(tmp / "out.json")], tmp / "logs")
+    h.run_ok(4, [worker, str(tmp / "spec.json"), str(tmp / "out.json")], tmp / "logs", timeout=600)
     return json.loads((tmp / "out.json").read_text())
 
 

@@ -75,8 +75,8 @@ def logs(log_dir: Path) -> str:
     return "\n".join(f"--- {f.name}\n{f.read_text()[-3000:]}" for f in sorted(log_dir.glob("*.log")))
 
 
-def run_ok(nprocs: int, argv: list[str], log_dir: Path, env: dict | None = None) -> None:
-    codes = wait(start(nprocs, argv, log_dir, env), log_dir)
+def run_ok(nprocs: int, argv: list[str], log_dir: Path, env: dict | None = None, timeout: float = 240) -> None:
+    codes = wait(start(nprocs, argv, log_dir, env), log_dir, timeout)
     assert codes == [0] * nprocs, f"exit codes {codes}; logs:\n{logs(log_dir)}"
 
 

@@ -18,9 +18,15 @@ from cpt.train.loss import CHUNK_ROWS
 
 GB = 1e9
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
-# Bytes per local logit element of one loss chunk in backward: logits (param dtype), their fp32
-# log-softmax (kept), its gradient and exp() temporary (fp32), and the gradient cast back.
-LOSS_BYTES = {2: 18, 4: 20}
+# Bytes per local logit element of one loss chunk in backward (logits, fp32 log-softmax, its
+# gradient and temporaries): 20 measured on real gloo ranks (tests/train/test_memory.py).
+LOSS_BYTES = 20
+# A block's recompute and backward working set per token, in units of hidden x param bytes
+# (not split by TP: the all-gathered sequence-parallel inputs, the row-parallel outputs before
+# their reduce-scatter, and their gradients) and of ffn x param bytes / tp (split by TP:
+# projections, MLP intermediates and their gradients). Fitted to traces at TP=2 and TP=4
+# (cpt/plan/trace.py, which equals real ranks).
+BLOCK_UNSPLIT, BLOCK_SPLIT = 5.5, 7.0
 
 
 def model_shape(config: dict) -> tuple[dict, str]:
@@ -50,31 +56,35 @@ def memory_per_gcd(config: dict, shape: dict, micro_batch: int | None = None) ->
     train, par = config["train"], config["train"]["parallel"]
     micro = micro_batch or train.get("micro_batch") or train["local_batch"]
     counts = param_counts(shape)
-    h, ffn, layers = shape["hidden_size"], shape["intermediate_size"], shape["num_hidden_layers"]
-    heads, kv_heads, vocab = shape["num_attention_heads"], shape["num_key_value_heads"], shape["vocab_size"]
-    kv_dim = kv_heads * h // heads
+    h, ffn, layers, vocab = (shape["hidden_size"], shape["intermediate_size"], shape["num_hidden_layers"],
+                             shape["vocab_size"])
     tp, shards, seq = par["tp"], par["dp_shard"] * par["tp"], config["data"]["seq_len"]
     pbytes, rbytes = DTYPE_BYTES[train["param_dtype"]], DTYPE_BYTES[train["reduce_dtype"]]
     tokens = micro * seq  # per forward/backward pass
     root = counts["embeddings"] + h  # the root FSDP unit: embedding, final norm, output projection
-    # Gathered by FSDP: root unsharded for the whole pass, two blocks (current + prefetched);
-    # gradients unsharded in param dtype, cast to reduce dtype for the reduce-scatter.
-    gathers = (root + 2 * counts["block"]) * pbytes / tp
-    gathered_grads = (root + counts["block"]) * (pbytes + rbytes) / tp
-    # Full checkpointing keeps each block's input (sequence-sharded); without it, every block's working set.
-    block_input = tokens * h * pbytes / tp
-    block_work = tokens * ((4 * h + 2 * kv_dim) * pbytes + (2 * h + 2 * kv_dim) * 4 / tp
-                           + 6 * ffn * pbytes / tp + 2 * (h + 2 * kv_dim) * pbytes / tp)
+    block_work = tokens * pbytes * (BLOCK_UNSPLIT * h + BLOCK_SPLIT * ffn / tp)
     full_ac = train["activation_checkpointing"] == "full"
-    kept = layers * block_input if full_ac else layers * block_work
-    loss_chunk = CHUNK_ROWS * seq * vocab / tp * LOSS_BYTES[pbytes] + tokens * h * pbytes
+    # The root unit stays gathered for the whole pass. Loss phase: the last block (kept after
+    # forward) and the output projection's gradient; block phase: the current and prefetched
+    # blocks, and the current block's gradient as the fp32 reduce-scatter input.
+    phases = {
+        "loss chunk": ((root + counts["block"] + vocab * h) * pbytes / tp,
+                       CHUNK_ROWS * seq * vocab / tp * LOSS_BYTES),
+        "block recompute": ((root + 2 * counts["block"]) * pbytes / tp + counts["block"] * rbytes / tp,
+                            block_work if full_ac else 0),
+    }
+    phase = max(phases, key=lambda name: sum(phases[name]))
+    gathered, work = phases[phase]
+    # Full checkpointing keeps each block's input (sequence-sharded) and the final norm's;
+    # without it, every block's working set.
+    kept = (layers + 1) * tokens * h * pbytes / tp if full_ac else layers * block_work
     mem = {
         "params (fp32, sharded)": 4 * counts["total"] / shards,
         "grads (fp32, sharded)": 4 * counts["total"] / shards,
         "optimizer (AdamW, fp32)": 8 * counts["total"] / shards,
-        "FSDP gathers (params + grads)": gathers + gathered_grads,
-        "activations kept": kept + 2 * block_input,  # + embedding output and the final norm's input
-        "working set (larger of loss chunk, block recompute)": max(loss_chunk, block_work if full_ac else 0),
+        "FSDP gathered params + grad buffers": gathered,
+        "activations kept": kept,
+        f"working set ({phase})": work,
     }
     mem = {k: v / GB for k, v in mem.items()}
     mem["total"] = sum(mem.values())
