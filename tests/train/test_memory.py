@@ -48,6 +48,7 @@ def test_fake_mode_trace_equals_real_ranks(real, tmp_path):
     for kind, gb in traced["by_kind"].items():
         assert gb * 1e9 == pytest.approx(measured[kind], rel=0.01), kind
     assert "compile off" in run.stdout and "traced peak" in run.stdout
+    assert plan["memory_gb"]["total"] == pytest.approx(traced["peak"], rel=0.15)  # the planner's model
 
 
 def test_chunked_loss_keeps_a_fraction_of_the_one_pass_working_set(real):

@@ -27,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     config = json.loads(args.config_json) if args.config_json else load_config(args.configs)
     run_dir = Path(config["results_dir"]) / config["run"]
     manifest_path = args.manifest or run_dir / "data" / "manifest.json"
+    if args.trace_memory:
+        print("plan: tracing memory per GCD with the trainer at full shape on a fake process group "
+              "(compile off; minutes of CPU for an 8B model)...", file=sys.stderr, flush=True)
     try:
         plan = make_plan(config, manifest=json.loads(manifest_path.read_text()) if manifest_path.exists() else None,
                          metrics=args.metrics or run_dir / "train" / "metrics.jsonl",

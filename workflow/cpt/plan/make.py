@@ -101,7 +101,8 @@ def render(plan: dict) -> str:
     lines.append(f"  {'total (modelled)':<52} {total:7.2f} GB of {usable:.1f} GB usable ({hbm:g} GB HBM less headroom)")
     traced = plan.get("memory_traced_gb")
     if traced:
-        lines.append(f"  {'traced peak (compile off; cpt/plan/trace.py)':<52} {traced['peak']:7.2f} GB")
+        lines.append(f"  {'traced peak (compile off; cpt/plan/trace.py)':<52} {traced['peak']:7.2f} GB "
+                     f"(at micro-batch {traced['micro_batch']}, traced in {traced['seconds']:.0f} s)")
         lines += [f"    {k:<50} {v:7.2f} GB" for k, v in traced["by_kind"].items()]
     lines.append(f"micro-batch       {plan['micro_batch']} rows per pass; largest that fits: "
                  f"{plan['micro_batch_largest_fitting']}")

@@ -4,8 +4,10 @@ that charges what the trainer does (cpt/train: micro-batches, chunked loss, chec
 The peak is reached in backward, in one of two phases, and the model takes the larger:
 the loss phase (one loss chunk's logits, fp32 log-softmax and gradients, with the root
 unit's vocabulary matrices gathered) or a block's recompute (its gathered input and
-intermediate activations and their gradients, with two blocks' parameters gathered). The
-trace (cpt/plan/trace.py) checks these figures against the real code path.
+intermediate activations and their gradients, with two blocks' parameters gathered).
+Persistent terms (sharded masters, AdamW moments, sharded gradients of earlier
+micro-batches) and the block inputs that checkpointing keeps come on top. The trace
+(cpt/plan/trace.py), which equals real ranks at small shapes, checks these figures.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from cpt.train.loss import CHUNK_ROWS
 GB = 1e9
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 # Bytes per local logit element of one loss chunk in backward (logits, fp32 log-softmax, its
-# gradient and temporaries): 20 measured on real gloo ranks (tests/train/test_memory.py).
-LOSS_BYTES = 20
+# gradient and temporaries): 16 in traces that equal real ranks (the output projection's
+# gradient is charged with the gathered parameters).
+LOSS_BYTES = 16
 # A block's recompute and backward working set per token, in units of hidden x param bytes
 # (not split by TP: the all-gathered sequence-parallel inputs, the row-parallel outputs before
 # their reduce-scatter, and their gradients) and of ffn x param bytes / tp (split by TP:
@@ -80,7 +83,8 @@ def memory_per_gcd(config: dict, shape: dict, micro_batch: int | None = None) ->
     kept = (layers + 1) * tokens * h * pbytes / tp if full_ac else layers * block_work
     mem = {
         "params (fp32, sharded)": 4 * counts["total"] / shards,
-        "grads (fp32, sharded)": 4 * counts["total"] / shards,
+        # Set to None after each step: at the peak, only earlier micro-batches' gradients exist.
+        "grads (fp32, sharded)": 4 * counts["total"] / shards if micro < train["local_batch"] else 0,
         "optimizer (AdamW, fp32)": 8 * counts["total"] / shards,
         "FSDP gathered params + grad buffers": gathered,
         "activations kept": kept,
