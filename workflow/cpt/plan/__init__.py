@@ -2,21 +2,24 @@
 
 Tokens per step and in total, tokens and epochs per source under the mix, steps
 that fit in one job, segments, node- and GCD-hours, calendar time for a queue
-wait, memory per GCD against its HBM, and the queue-policy check of the training
-request (a violation is an error, before anything is submitted).
+wait, memory per GCD against its HBM less headroom (modelled; traced too with
+--trace-memory) with the largest micro-batch that fits, and the queue-policy
+check of the training request (a violation is an error, before anything is
+submitted; so is a memory peak over HBM less headroom).
 
 Measured figures replace config estimates when they exist: source sizes from a
 mix manifest, seconds per step from an earlier run's metrics.jsonl, the model
 shape from the base model's config.json.
 
-    python -m cpt.plan config.yaml [configs/demo.yaml ...] [--queue-wait-hours H] [--json out.json]
+    python -m cpt.plan config.yaml [configs/demo.yaml ...] [--queue-wait-hours H] [--json out.json] [--trace-memory]
 """
 
 from cpt.plan.make import make_plan, mix_warnings, render, warnings
-from cpt.plan.memory import memory_per_gcd, model_shape, param_counts
+from cpt.plan.memory import largest_micro_batch, memory_per_gcd, model_shape, param_counts
 from cpt.plan.schedule import schedule, seconds_per_step
 from cpt.plan.sources import mix_usage, source_sizes, tokens_per_step
 from cpt.settings import load_config
 
-__all__ = ["load_config", "make_plan", "memory_per_gcd", "mix_warnings", "mix_usage", "model_shape", "param_counts",
+__all__ = ["largest_micro_batch", "load_config", "make_plan", "memory_per_gcd", "mix_warnings", "mix_usage",
+           "model_shape", "param_counts",
            "render", "schedule", "seconds_per_step", "source_sizes", "tokens_per_step", "warnings"]

@@ -20,14 +20,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metrics", type=Path, help="an earlier run's metrics.jsonl (default: the run's, if any)")
     parser.add_argument("--queue-wait-hours", type=float)
     parser.add_argument("--json", type=Path, help="also write the plan as JSON here")
+    parser.add_argument("--trace-memory", action="store_true",
+                        help="also trace memory per GCD with the real trainer at full shape on a fake process "
+                             "group (CPU, compile off; minutes for an 8B model)")
     args = parser.parse_args(argv)
     config = json.loads(args.config_json) if args.config_json else load_config(args.configs)
     run_dir = Path(config["results_dir"]) / config["run"]
     manifest_path = args.manifest or run_dir / "data" / "manifest.json"
+    if args.trace_memory:
+        print("plan: tracing memory per GCD with the trainer at full shape on a fake process group "
+              "(compile off; minutes of CPU for an 8B model)...", file=sys.stderr, flush=True)
     try:
         plan = make_plan(config, manifest=json.loads(manifest_path.read_text()) if manifest_path.exists() else None,
                          metrics=args.metrics or run_dir / "train" / "metrics.jsonl",
-                         queue_wait_hours=args.queue_wait_hours, run_dir=run_dir)
+                         queue_wait_hours=args.queue_wait_hours, run_dir=run_dir, trace_memory=args.trace_memory)
     except ConfigError as e:
         print(f"plan: error: {e}", file=sys.stderr)
         return 1

@@ -5,17 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 from cpt.plan.jobs import check_jobs, download_warnings, plan_jobs
-from cpt.plan.memory import memory_per_gcd, model_shape, param_counts
+from cpt.plan.memory import largest_micro_batch, memory_per_gcd, model_shape, param_counts, usable_gb
 from cpt.plan.schedule import schedule, seconds_per_step
 from cpt.plan.sources import mix_usage, source_sizes, tokens_per_step
 from cpt.plan.storage import storage, storage_warnings
-from cpt.settings import normalized_weights
+from cpt.settings import ConfigError, normalized_weights
 
 
 def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | None = None,
-              queue_wait_hours: float | None = None, run_dir: Path | None = None) -> dict:
+              queue_wait_hours: float | None = None, run_dir: Path | None = None,
+              trace_memory: bool = False) -> dict:
     """Every figure of the plan as plain data (the JSON the `plan` rule writes). `run_dir`: an earlier
-    run's results, whose logs measure job rates. A job that cannot fit its request is a ConfigError."""
+    run's results, whose logs measure job rates; `trace_memory` adds the traced peak (minutes of CPU at
+    full shape). A job that cannot fit its request, or memory over HBM, is a ConfigError."""
     step_tokens = tokens_per_step(config)
     total = step_tokens * config["train"]["steps"]
     sizes, sizes_from = source_sizes(config, manifest)
@@ -30,12 +32,38 @@ def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | Non
         "schedule": schedule(config, step_s, wait),
         "params": param_counts(shape)["total"], "model_from": shape_from,
         "memory_gb": memory_per_gcd(config, shape), "gcd_memory_gb": config["slurm"]["node"]["gcd_memory_gb"],
+        "memory_usable_gb": usable_gb(config),
+        "micro_batch": config["train"].get("micro_batch") or config["train"]["local_batch"],
+        "micro_batch_largest_fitting": largest_micro_batch(config, shape),
     }
     plan["jobs"] = plan_jobs(config, sizes, plan["schedule"], plan["params"], run_dir)
     check_jobs(config, plan["jobs"])
     plan["storage"] = storage(config, sizes, plan["params"])
+    if trace_memory:
+        from cpt.plan.trace import trace_memory as trace  # torch: only when asked
+        plan["memory_traced_gb"] = trace(config, shape)
+    check_memory(plan)
     plan["warnings"] = warnings(plan, config)
     return plan
+
+
+def check_memory(plan: dict) -> None:
+    """Refuse a config whose modelled or traced peak per GCD exceeds HBM less the headroom."""
+    usable, largest, micro = plan["memory_usable_gb"], plan["micro_batch_largest_fitting"], plan["micro_batch"]
+    peaks = {"modelled": plan["memory_gb"]["total"], "traced": plan.get("memory_traced_gb", {}).get("peak", 0)}
+    over = {how: peak for how, peak in peaks.items() if peak > usable}
+    if not over:
+        return
+    what = " and ".join(f"{how} peak {peak:.1f} GB" for how, peak in over.items())
+    limit = (f"slurm.node.gcd_memory_gb={plan['gcd_memory_gb']:g} less slurm.planner.memory_headroom "
+             f"({usable:.1f} GB usable)")
+    if largest is None:
+        raise ConfigError(f"memory per GCD: {what} at train.micro_batch={micro} exceeds {limit}, and even "
+                          "train.micro_batch=1 does not fit; raise train.parallel.tp or train.parallel.dp_shard, "
+                          "or lower data.seq_len")
+    fix = (f"set train.micro_batch to {largest} or less (a divisor of train.local_batch)" if largest < micro else
+           "the modelled peak fits at this micro-batch but the trace's does not: lower train.micro_batch")
+    raise ConfigError(f"memory per GCD: {what} at train.micro_batch={micro} exceeds {limit}; {fix}")
 
 
 def mix_warnings(sources: dict, planner: dict) -> list[str]:
@@ -56,7 +84,7 @@ def mix_warnings(sources: dict, planner: dict) -> list[str]:
 
 def warnings(plan: dict, config: dict) -> list[str]:
     """What is allowed but likely wrong: repeated or outsized sources, segments longer than their job,
-    long downloads, storage over quota, memory over HBM, and the config checks' warnings (cpt.checks:
+    long downloads, storage over quota, and the config checks' warnings (cpt.checks:
     schedule, mesh, sources): the plan JSON's `warnings`."""
     from cpt import checks  # cpt.checks reads the model shape through this package
 
@@ -68,9 +96,6 @@ def warnings(plan: dict, config: dict) -> list[str]:
                      f"the time-limit signal and continue in another job ({s['jobs'] - s['segments']} continuation "
                      f"jobs, each with its queue wait, counted in the schedule): lower train.steps_per_segment")
     found += download_warnings(plan["jobs"]["download"], config) + storage_warnings(plan["storage"], config)
-    if plan["memory_gb"]["total"] > plan["gcd_memory_gb"]:
-        found.append(f"estimated {plan['memory_gb']['total']:.1f} GB per GCD exceeds slurm.node.gcd_memory_gb="
-                     f"{plan['gcd_memory_gb']}; lower train.local_batch or raise train.parallel.tp / dp_shard")
     return found
 
 
@@ -102,9 +127,16 @@ def render(plan: dict) -> str:
         f"calendar          {s['calendar_days']:,.1f} days with {plan['queue_wait_hours']:g} h queue wait per segment",
         f"memory per GCD    ({plan['params'] / 1e9:.2f}B params, shape from {plan['model_from']})",
     ]
-    lines += [f"  {k:<26} {v:7.2f} GB" for k, v in plan["memory_gb"].items() if k != "total"]
-    total, hbm = plan["memory_gb"]["total"], plan["gcd_memory_gb"]
-    lines.append(f"  {'total':<26} {total:7.2f} GB of {hbm:g} GB ({'fits' if total <= hbm else 'DOES NOT FIT'})")
+    lines += [f"  {k:<52} {v:7.2f} GB" for k, v in plan["memory_gb"].items() if k != "total"]
+    total, hbm, usable = plan["memory_gb"]["total"], plan["gcd_memory_gb"], plan["memory_usable_gb"]
+    lines.append(f"  {'total (modelled)':<52} {total:7.2f} GB of {usable:.1f} GB usable ({hbm:g} GB HBM less headroom)")
+    traced = plan.get("memory_traced_gb")
+    if traced:
+        lines.append(f"  {'traced peak (compile off; cpt/plan/trace.py)':<52} {traced['peak']:7.2f} GB "
+                     f"(at micro-batch {traced['micro_batch']}, traced in {traced['seconds']:.0f} s)")
+        lines += [f"    {k:<50} {v:7.2f} GB" for k, v in traced["by_kind"].items()]
+    lines.append(f"micro-batch       {plan['micro_batch']} rows per pass; largest that fits: "
+                 f"{plan['micro_batch_largest_fitting']}")
     return "\n".join(lines + render_jobs(plan["jobs"]) + render_storage(plan["storage"]))
 
 

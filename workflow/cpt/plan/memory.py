@@ -1,4 +1,14 @@
-"""Memory per GCD: the model shape, its parameter counts and a first-order model of a rank's bytes."""
+"""Memory per GCD: the model shape, its parameter counts, and a model of a rank's peak bytes
+that charges what the trainer does (cpt/train: micro-batches, chunked loss, checkpointing, FSDP2).
+
+The peak is reached in backward, in one of two phases, and the model takes the larger:
+the loss phase (one loss chunk's logits, fp32 log-softmax and gradients, with the root
+unit's vocabulary matrices gathered) or a block's recompute (its gathered input and
+intermediate activations and their gradients, with two blocks' parameters gathered).
+Persistent terms (sharded masters, AdamW moments, sharded gradients of earlier
+micro-batches) and the block inputs that checkpointing keeps come on top. The trace
+(cpt/plan/trace.py), which equals real ranks at small shapes, checks these figures.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +16,20 @@ import json
 from pathlib import Path
 
 from cpt.settings import ConfigError
+from cpt.train.loss import CHUNK_ROWS
 
 GB = 1e9
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+# Bytes per local logit element of one loss chunk in backward (logits, fp32 log-softmax, its
+# gradient and temporaries): 16 in traces that equal real ranks (the output projection's
+# gradient is charged with the gathered parameters).
+LOSS_BYTES = 16
+# A block's recompute and backward working set per token, in units of hidden x param bytes
+# (not split by TP: the all-gathered sequence-parallel inputs, the row-parallel outputs before
+# their reduce-scatter, and their gradients) and of ffn x param bytes / tp (split by TP:
+# projections, MLP intermediates and their gradients). Fitted to traces at TP=2 and TP=4
+# (cpt/plan/trace.py, which equals real ranks).
+BLOCK_UNSPLIT, BLOCK_SPLIT = 5.5, 7.0
 
 
 def model_shape(config: dict) -> tuple[dict, str]:
@@ -31,35 +52,60 @@ def param_counts(shape: dict) -> dict[str, int]:
     return {"block": block, "embeddings": embed, "total": shape["num_hidden_layers"] * block + embed + h}
 
 
-def memory_per_gcd(config: dict, shape: dict) -> dict[str, float]:
-    """First-order memory per GCD (GB) under HSDP (shard x replicate) x TP with sequence parallel.
-
-    Sharded fp32 master params, fp32 grads and AdamW's two moments over dp_shard x tp ranks;
-    the unsharded block FSDP gathers (current + prefetched) in param dtype with its grads in
-    reduce dtype; activations: with full checkpointing, each block's input (sequence-sharded
-    over tp) plus one block's recompute working set (forward and gradient); logits of the local
-    batch (vocab-parallel) in param dtype with their fp32 upcast for the loss."""
+def memory_per_gcd(config: dict, shape: dict, micro_batch: int | None = None) -> dict[str, float]:
+    """Peak memory per GCD (GB) by kind, and "total", at `micro_batch` rows per pass (default:
+    train.micro_batch, else the whole local batch). HSDP (shard x replicate) x TP with sequence
+    parallel; sharded fp32 masters, grads and AdamW moments over dp_shard x tp ranks."""
     train, par = config["train"], config["train"]["parallel"]
+    micro = micro_batch or train.get("micro_batch") or train["local_batch"]
     counts = param_counts(shape)
-    h, ffn, layers = shape["hidden_size"], shape["intermediate_size"], shape["num_hidden_layers"]
-    kv_dim = shape["num_key_value_heads"] * h // shape["num_attention_heads"]
-    tp, shards = par["tp"], par["dp_shard"] * par["tp"]
+    h, ffn, layers, vocab = (shape["hidden_size"], shape["intermediate_size"], shape["num_hidden_layers"],
+                             shape["vocab_size"])
+    tp, shards, seq = par["tp"], par["dp_shard"] * par["tp"], config["data"]["seq_len"]
     pbytes, rbytes = DTYPE_BYTES[train["param_dtype"]], DTYPE_BYTES[train["reduce_dtype"]]
-    tokens = train["local_batch"] * config["data"]["seq_len"]
-    block_acts = tokens * (6 * h + 2 * kv_dim + 4 * ffn) * pbytes / tp
-    if train["activation_checkpointing"] == "full":
-        activations = layers * tokens * h * pbytes / tp + 2 * block_acts
-    else:
-        activations = layers * 2 * block_acts
-    largest = max(counts["block"], counts["embeddings"] // 2)
+    tokens = micro * seq  # per forward/backward pass
+    root = counts["embeddings"] + h  # the root FSDP unit: embedding, final norm, output projection
+    block_work = tokens * pbytes * (BLOCK_UNSPLIT * h + BLOCK_SPLIT * ffn / tp)
+    full_ac = train["activation_checkpointing"] == "full"
+    # The root unit stays gathered for the whole pass. Loss phase: the last block (kept after
+    # forward) and the output projection's gradient; block phase: the current and prefetched
+    # blocks, and the current block's gradient as the fp32 reduce-scatter input.
+    phases = {
+        "loss chunk": ((root + counts["block"] + vocab * h) * pbytes / tp,
+                       CHUNK_ROWS * seq * vocab / tp * LOSS_BYTES),
+        "block recompute": ((root + 2 * counts["block"]) * pbytes / tp + counts["block"] * rbytes / tp,
+                            block_work if full_ac else 0),
+    }
+    phase = max(phases, key=lambda name: sum(phases[name]))
+    gathered, work = phases[phase]
+    # Full checkpointing keeps each block's input (sequence-sharded) and the final norm's;
+    # without it, every block's working set.
+    kept = (layers + 1) * tokens * h * pbytes / tp if full_ac else layers * block_work
     mem = {
         "params (fp32, sharded)": 4 * counts["total"] / shards,
-        "grads (fp32, sharded)": 4 * counts["total"] / shards,
+        # Set to None after each step: at the peak, only earlier micro-batches' gradients exist.
+        "grads (fp32, sharded)": 4 * counts["total"] / shards if micro < train["local_batch"] else 0,
         "optimizer (AdamW, fp32)": 8 * counts["total"] / shards,
-        "gathered params + grads": 2 * largest / tp * (pbytes + rbytes),
-        "activations": activations,
-        "logits": tokens * shape["vocab_size"] / tp * (pbytes + 4),
+        "FSDP gathered params + grad buffers": gathered,
+        "activations kept": kept,
+        f"working set ({phase})": work,
     }
     mem = {k: v / GB for k, v in mem.items()}
     mem["total"] = sum(mem.values())
     return mem
+
+
+def usable_gb(config: dict) -> float:
+    """HBM per GCD less the planner's headroom (allocator fragmentation, runtime, RCCL buffers)."""
+    return config["slurm"]["node"]["gcd_memory_gb"] * (1 - config["slurm"]["planner"]["memory_headroom"])
+
+
+def micro_batch_choices(local_batch: int) -> list[int]:
+    return [d for d in range(1, local_batch + 1) if local_batch % d == 0]
+
+
+def largest_micro_batch(config: dict, shape: dict) -> int | None:
+    """The largest divisor of train.local_batch whose modelled peak fits usable_gb; None if none does."""
+    fitting = [m for m in micro_batch_choices(config["train"]["local_batch"])
+               if memory_per_gcd(config, shape, m)["total"] <= usable_gb(config)]
+    return max(fitting, default=None)

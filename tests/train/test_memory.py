@@ -1,0 +1,62 @@
+"""Memory per GCD, checked on real gloo ranks: the fake-mode trace (`python -m cpt.plan
+--trace-memory`) against the same code measured with real tensors, and the chunked loss's
+working set against the one-pass loss it replaced."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+import train_helpers as h
+
+ROOT = h.Path(__file__).resolve().parents[2]
+SHAPE = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+         "num_key_value_heads": 2, "vocab_size": 2048, "tie_word_embeddings": False}
+TRAIN = {"local_batch": 4, "micro_batch": 2, "parallel": {"dp_replicate": 1, "dp_shard": 2, "tp": 2},
+         "activation_checkpointing": "full", "param_dtype": "float32", "reduce_dtype": "float32"}
+SEQ_LEN = 128
+VOCABS = (2048, 8192)
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory):
+    """Rank 0's measurements on 4 real gloo ranks (TP=2 x FSDP=2)."""
+    tmp = tmp_path_factory.mktemp("memory")
+    spec = {"config": {"data": {"seq_len": SEQ_LEN}, "train": {"steps": 1, "steps_per_segment": 1, **TRAIN}},
+            "shape": SHAPE, "vocabs": VOCABS}
+    (tmp / "spec.json").write_text(json.dumps(spec))
+    worker = str(h.Path(__file__).with_name("memory_worker.py"))
+    h.run_ok(4, [worker, str(tmp / "spec.json"), str(tmp / "out.json")], tmp / "logs", timeout=600)
+    return json.loads((tmp / "out.json").read_text())
+
+
+def test_fake_mode_trace_equals_real_ranks(real, tmp_path):
+    overlay = tmp_path / "small.yaml"
+    overlay.write_text(yaml.safe_dump({
+        "results_dir": str(tmp_path), "model": {"base_dir": str(tmp_path / "no-model")},
+        "data": {"seq_len": SEQ_LEN}, "train": TRAIN, "slurm": {"planner": {"model": SHAPE}}}))
+    run = subprocess.run([sys.executable, "-m", "cpt.plan", str(ROOT / "config.yaml"), str(overlay), "--trace-memory",
+                          "--json", str(tmp_path / "plan.json")], capture_output=True, text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    traced, measured = plan["memory_traced_gb"], real["traced"]
+    print(f"\ntraced {traced['peak'] * 1e3:.2f} MB, real {measured['Total'] / 1e6:.2f} MB, "
+          f"modelled {plan['memory_gb']['total'] * 1e3:.2f} MB")
+    assert traced["peak"] * 1e9 == pytest.approx(measured["Total"], rel=0.01)
+    for kind, gb in traced["by_kind"].items():
+        assert gb * 1e9 == pytest.approx(measured[kind], rel=0.01), kind
+    assert "compile off" in run.stdout and "traced peak" in run.stdout
+    assert plan["memory_gb"]["total"] == pytest.approx(traced["peak"], rel=0.15)  # the planner's model
+
+
+def test_chunked_loss_keeps_a_fraction_of_the_one_pass_working_set(real):
+    tp, rows = TRAIN["parallel"]["tp"], TRAIN["local_batch"]
+    local_logits = rows * SEQ_LEN * (VOCABS[1] - VOCABS[0]) / tp  # per rank, whole local batch
+    per_element = {name: (peaks[str(VOCABS[1])] - peaks[str(VOCABS[0])]) / local_logits
+                   for name, peaks in real["working_set"].items()}
+    print(f"\nbytes per local logit element of the batch: one pass {per_element['one_pass']:.1f}, "
+          f"chunked {per_element['chunked']:.1f} (one of {rows} rows per chunk)")
+    assert per_element["one_pass"] > 12  # logits, log-softmax and gradients of the whole batch
+    assert per_element["chunked"] < per_element["one_pass"] / 2.5
