@@ -55,18 +55,21 @@ class Unsupported(ValueError):
 
 
 def tiktoken_encoding(tokenizer_json: str | Path) -> tiktoken.Encoding:
-    """An Encoding whose ids equal tokenizer.json's on text without DIVERGENT_CHARACTERS.
+    """An Encoding whose ids equal tokenizer.json's (documents with combining marks aside).
     Raises Unsupported naming the part of tokenizer.json that tiktoken cannot express."""
-    spec = json.loads(Path(tokenizer_json).read_text())
+    return encoding_from_spec(json.loads(Path(tokenizer_json).read_text()), Path(tokenizer_json).name)
+
+
+def encoding_from_spec(spec: dict, name: str) -> tiktoken.Encoding:
+    """tiktoken_encoding of a parsed tokenizer.json."""
     pattern = _pre_tokenizer_pattern(spec.get("pre_tokenizer"))
     if spec.get("normalizer") is not None:
         raise Unsupported(f"normalizer {spec['normalizer'].get('type')!r} (tiktoken has none)")
     ranks = _mergeable_ranks(spec["model"])
     specials = _special_tokens(spec.get("added_tokens") or [], ranks)
     try:
-        return tiktoken.Encoding(Path(tokenizer_json).name, pat_str=pattern, mergeable_ranks=ranks,
-                                 special_tokens=specials)
-    except Exception as err:  # fancy-regex rejects some Oniguruma syntax; tiktoken panics as BaseException
+        return tiktoken.Encoding(name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials)
+    except Exception as err:  # fancy-regex rejects some Oniguruma syntax
         raise Unsupported(f"tiktoken rejects the pre-tokenizer pattern {pattern!r}: {err}") from err
 
 
