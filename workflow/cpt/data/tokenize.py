@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from itertools import islice
@@ -26,6 +27,7 @@ from tokenizers import Tokenizer
 from cpt.atomic import atomic_path, sha256_file, write_json
 from cpt.data.fast_tokenizer import Unsupported, needs_reference, tiktoken_encoding
 from cpt.data.formats import DOCUMENT_SCHEMA
+from cpt.data.threads import cap_threads
 from cpt.data.sources import SourceError, expected_documents, read_documents, shard_files
 from cpt.progress import RateLogger
 
@@ -112,9 +114,10 @@ def batched(items: Iterable, size: int) -> Iterator[list]:
 
 
 def tokenize_shard(name: str, source: dict, paths_file: str, shard: int, shards: int, model_dir: str,
-                   seq_len: int, out: str, batch_size: int = 1024) -> dict:
+                   seq_len: int, out: str, batch_size: int = 1024, threads: int = 1) -> dict:
     """Write `out` (Arrow IPC, one row per document) and `out`.json (stats); return the stats."""
-    encoder = DocumentEncoder(model_dir)
+    encoder = DocumentEncoder(model_dir, threads)
+    start = time.perf_counter()
     files = shard_files(paths_file, shard, shards)
     progress = RateLogger(f"tokenize {name} {shard}/{shards}", expected_documents(name, source, files), "docs")
     stats = {"source": name, "shard": shard, "shards": shards, "files": files, "rows": 0, "tokens": 0,
@@ -141,6 +144,9 @@ def tokenize_shard(name: str, source: dict, paths_file: str, shard: int, shards:
         stats["sha256"] = sha256_file(tmp)
         stats["bytes"] = tmp.stat().st_size
     stats["tokenizer_sha256"] = encoder.tokenizer_sha256
+    stats["tokenizer_path"] = "tiktoken" if encoder.fast else "tokenizers"
+    stats["reference_documents"] = encoder.reference_documents  # encoded by tokenizers
+    stats["seconds"] = round(time.perf_counter() - start, 3)  # read + encode + write, after the tokenizer loaded
     stats["bos_id"], stats["eos_id"] = encoder.bos_id, encoder.eos_id
     progress.finish()
     write_json(f"{out}.json", stats)
@@ -157,11 +163,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model-dir", required=True, help="HF model dir with tokenizer.json and config.json")
     parser.add_argument("--seq-len", type=int, required=True)
     parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--threads", type=int, default=1, help="the job's cores (the rule's threads)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    cap_threads(args.threads)
     tokenize_shard(args.name, json.loads(args.spec), args.paths_file, args.shard, args.shards, args.model_dir,
-                   args.seq_len, args.out, args.batch_size)
+                   args.seq_len, args.out, args.batch_size, args.threads)
 
 
 if __name__ == "__main__":
