@@ -75,7 +75,8 @@ rule tokenize:
     shell:
         "{PY} cpt.data.tokenize --name {wildcards.source} --spec {params.spec:q} --paths-file {input.listing}"
         " --shard $((10#{wildcards.shard})) --shards {params.shards} --model-dir {params.model_dir}"
-        " --seq-len {params.seq_len} --batch-size {params.batch_size} --out {output.arrow} > {log} 2>&1"
+        " --seq-len {params.seq_len} --batch-size {params.batch_size} --threads {threads} --out {output.arrow}"
+        " > {log} 2>&1"
 
 
 rule mix_plan:

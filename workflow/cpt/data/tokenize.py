@@ -13,6 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -22,7 +25,9 @@ import pyarrow as pa
 from tokenizers import Tokenizer
 
 from cpt.atomic import atomic_path, sha256_file, write_json
+from cpt.data.fast_tokenizer import Unsupported, needs_reference, tiktoken_encoding
 from cpt.data.formats import DOCUMENT_SCHEMA
+from cpt.data.threads import cap_threads
 from cpt.data.sources import SourceError, expected_documents, read_documents, shard_files
 from cpt.progress import RateLogger
 
@@ -30,27 +35,63 @@ log = logging.getLogger("cpt")
 
 
 class DocumentEncoder:
-    """Batched fast encoding into BOS + ids + EOS, flattened for Arrow."""
+    """Batched encoding into BOS + ids + EOS, flattened for Arrow.
 
-    def __init__(self, model_dir: str | Path):
+    tiktoken encodes what it reproduces exactly; `tokenizers` (tokenizer.json itself) encodes
+    the rest: every document when tiktoken cannot express the tokenizer, else the few documents
+    `needs_reference` flags."""
+
+    def __init__(self, model_dir: str | Path, threads: int = 1):
         model_dir = Path(model_dir)
-        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self.tokenizer_sha256 = sha256_file(model_dir / "tokenizer.json")
+        path = model_dir / "tokenizer.json"
+        self.tokenizer = Tokenizer.from_file(str(path))
+        self.tokenizer_sha256 = sha256_file(path)
         config = json.loads((model_dir / "config.json").read_text())
         self.bos_id, self.eos_id = special_token_ids(config, model_dir / "config.json")
+        self.threads = threads
+        try:
+            self.fast = tiktoken_encoding(path)
+            log.info("tokenizer %s: tiktoken fast path (documents that need it go to tokenizers)", path)
+        except Unsupported as err:
+            self.fast = None
+            log.info("tokenizer %s: tokenizers for every document (tiktoken cannot express it: %s)", path, err)
+        self.reference_documents = 0
 
     def encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(offsets, values) of a list<uint32> column holding the encoded texts."""
-        encodings = self.tokenizer.encode_batch_fast(texts, add_special_tokens=False)
-        lengths = np.fromiter((len(e.ids) + 2 for e in encodings), np.int64, len(encodings))
-        offsets = np.zeros(len(texts) + 1, np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        values = np.empty(offsets[-1], np.uint32)
-        values[offsets[:-1]] = self.bos_id
-        values[offsets[1:] - 1] = self.eos_id
-        for encoding, start, stop in zip(encodings, offsets[:-1], offsets[1:]):
-            values[start + 1:stop - 1] = encoding.ids
-        return offsets, values
+        ids: list = [None] * len(texts)
+        flagged = [self.fast is None or needs_reference(text) for text in texts]
+        reference = [i for i, flag in enumerate(flagged) if flag]
+        fast = [i for i, flag in enumerate(flagged) if not flag]
+        if fast:
+            encode = partial(self.fast.encode_to_numpy, allowed_special=self.fast.special_tokens_set)
+            for i, encoded in zip(fast, self._map(encode, [texts[i] for i in fast])):
+                ids[i] = encoded
+        if reference:
+            encodings = self.tokenizer.encode_batch_fast([texts[i] for i in reference], add_special_tokens=False)
+            for i, encoding in zip(reference, encodings):
+                ids[i] = np.asarray(encoding.ids, np.uint32)
+            self.reference_documents += len(reference)
+        return concatenate_documents(ids, self.bos_id, self.eos_id)
+
+    def _map(self, function, items: list) -> Iterable:
+        """One core: a plain loop (no pool thread); more: tiktoken releases the GIL."""
+        if self.threads == 1:
+            return map(function, items)
+        with ThreadPoolExecutor(self.threads) as pool:
+            return list(pool.map(function, items))
+
+
+def concatenate_documents(ids: list[np.ndarray], bos_id: int, eos_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, values) of BOS + ids + EOS per document."""
+    offsets = np.zeros(len(ids) + 1, np.int64)
+    np.cumsum([len(x) + 2 for x in ids], out=offsets[1:])
+    values = np.empty(offsets[-1], np.uint32)
+    values[offsets[:-1]] = bos_id
+    values[offsets[1:] - 1] = eos_id
+    for document, start, stop in zip(ids, offsets[:-1], offsets[1:]):
+        values[start + 1:stop - 1] = document
+    return offsets, values
 
 
 def special_token_ids(config: dict, where: Path) -> tuple[int, int]:
@@ -73,9 +114,10 @@ def batched(items: Iterable, size: int) -> Iterator[list]:
 
 
 def tokenize_shard(name: str, source: dict, paths_file: str, shard: int, shards: int, model_dir: str,
-                   seq_len: int, out: str, batch_size: int = 1024) -> dict:
+                   seq_len: int, out: str, batch_size: int = 1024, threads: int = 1) -> dict:
     """Write `out` (Arrow IPC, one row per document) and `out`.json (stats); return the stats."""
-    encoder = DocumentEncoder(model_dir)
+    encoder = DocumentEncoder(model_dir, threads)
+    start = time.perf_counter()
     files = shard_files(paths_file, shard, shards)
     progress = RateLogger(f"tokenize {name} {shard}/{shards}", expected_documents(name, source, files), "docs")
     stats = {"source": name, "shard": shard, "shards": shards, "files": files, "rows": 0, "tokens": 0,
@@ -102,6 +144,9 @@ def tokenize_shard(name: str, source: dict, paths_file: str, shard: int, shards:
         stats["sha256"] = sha256_file(tmp)
         stats["bytes"] = tmp.stat().st_size
     stats["tokenizer_sha256"] = encoder.tokenizer_sha256
+    stats["tokenizer_path"] = "tiktoken" if encoder.fast else "tokenizers"
+    stats["reference_documents"] = encoder.reference_documents  # encoded by tokenizers
+    stats["seconds"] = round(time.perf_counter() - start, 3)  # read + encode + write, after the tokenizer loaded
     stats["bos_id"], stats["eos_id"] = encoder.bos_id, encoder.eos_id
     progress.finish()
     write_json(f"{out}.json", stats)
@@ -118,11 +163,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model-dir", required=True, help="HF model dir with tokenizer.json and config.json")
     parser.add_argument("--seq-len", type=int, required=True)
     parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--threads", type=int, default=1, help="the job's cores (the rule's threads)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    cap_threads(args.threads)
     tokenize_shard(args.name, json.loads(args.spec), args.paths_file, args.shard, args.shards, args.model_dir,
-                   args.seq_len, args.out, args.batch_size)
+                   args.seq_len, args.out, args.batch_size, args.threads)
 
 
 if __name__ == "__main__":
