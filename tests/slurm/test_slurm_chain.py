@@ -25,7 +25,7 @@ import train_helpers as h  # noqa: E402
 ARGS = ["train", "--configfile", "config.yaml", "overlay.yaml",
         "--allowed-rules", "train_import", "train_segment", "train"]
 SLURM = ["--profile", "profiles/slurm-local"]
-STEPS, PER_SEGMENT = 300, 150
+STEPS, PER_SEGMENT = 200, 100
 # The fake nodes' names do not resolve: rank 0 listens on localhost (jobs inherit this environment).
 ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "MASTER_ADDR": "127.0.0.1"}
 
@@ -73,7 +73,8 @@ def reference(tmp_path_factory, model_dir) -> dict[int, float]:
     argv = ["-m", "cpt.train", "--train-config", json.dumps(config["train"]), "--manifest",
             str(train.parent / "data" / "manifest.json"), "--base-dir", str(model_dir), "--train-dir", str(train),
             "--seq-len", str(h.SEQ_LEN)]
-    h.run_ok(2, argv, train / "logs")
+    codes = h.wait(h.start(2, argv, train / "logs"), train / "logs", timeout=900)
+    assert codes == [0, 0], h.logs(train / "logs")
     return losses(work, "ref")
 
 
@@ -165,7 +166,7 @@ def test_killed_controller_restarted_adopts_the_chain(slurm_cluster, tmp_path, m
     assert watch.max_running == 1, watch.seen
     assert len(controller_submissions(work, run, watch.seen)) == 1  # the restarted controller submitted nothing
     # it adopted the live chain, or found its steps done by the chain alone (a slow restart)
-    restarted = (work / "results" / run / "logs/train/step-00000150.log").read_text()
+    restarted = (work / "results" / run / "logs/train/step-00000100.log").read_text()
     assert "adopting the run's training job" in restarted or "is complete" in restarted, restarted
     got = losses(work, run)
     assert {s: got[s] for s in reference} == reference
