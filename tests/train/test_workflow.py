@@ -18,7 +18,7 @@ ARGS = ["train", "--cores", "2", "--configfile", "config.yaml", "overlay.yaml",
         "--allowed-rules", "train_import", "train_segment", "train"]
 
 
-def overlay(model_dir, steps=5, **train):
+def overlay(model_dir, steps=4, **train):
     return {"run": "chain", "model": {"base_dir": str(model_dir)}, "data": {"seq_len": h.SEQ_LEN},
             "train": {"steps": steps, "steps_per_segment": 2, "local_batch": 2,
                       "parallel": {"dp_replicate": 1, "dp_shard": 2, "tp": 1}, "compile": False,
@@ -50,29 +50,25 @@ def test_chain_rerun_policy_continue_from_and_extension(tmp_path):
     write(work, overlay(model_dir))
     snakemake(work, *ARGS)
     checkpoints = run_dir / "train" / "checkpoints"
-    assert checkpoint.complete_steps(checkpoints) == [0, 2, 4, 5]  # 1 and 3 fell to keep_last=1
+    assert checkpoint.complete_steps(checkpoints) == [0, 2, 4]  # 1 and 3 fell to keep_last=1
     first = metrics(run_dir)
-    assert [r["step"] for r in first] == [1, 2, 3, 4, 5]
+    assert [r["step"] for r in first] == [1, 2, 3, 4]
     # complete.json: parent (the checkpoint the job resumed from), lineage, both digests
-    five = checkpoint.marker(checkpoints / "step-00000005")
-    assert five["parent"] == 4 and [a["step"] for a in five["lineage"]] == [0, 2, 4]
-    assert len(five["training_digest"]) == 16 and len(five["config_digest"]) == 16
-    assert json.loads((run_dir / "train/segments/step-00000005.json").read_text())["step"] == 5
-    assert "Nothing to be done" in snakemake(work, *ARGS, "-n").stdout
+    four = checkpoint.marker(checkpoints / "step-00000004")
+    assert four["parent"] == 2 and [a["step"] for a in four["lineage"]] == [0, 2]
+    assert len(four["training_digest"]) == 16 and len(four["config_digest"]) == 16
+    assert json.loads((run_dir / "train/segments/step-00000004.json").read_text())["step"] == 4
 
-    # a deleted segment record reruns its segment (and the next) without training: the checkpoints are valid
+    # operational edits (logging, retries, retention, chain polling) rerun nothing...
+    write(work, overlay(model_dir, log_interval=7, resubmits=9, chain={"poll_seconds": 5},
+                        checkpoint={"interval": 1, "keep_last": 3, "keep_every": 100}))
+    assert planned(work) == set()
+    # ...and a deleted segment record reruns its segment without training: its checkpoint is valid
     (run_dir / "train/segments/step-00000004.json").unlink()
-    assert planned(work) == {"00000004", "00000005"}
-    marker_times = {s: (checkpoints / f"step-{s:08d}/complete.json").stat().st_mtime_ns for s in (2, 4, 5)}
+    marker_times = {s: (checkpoints / f"step-{s:08d}/complete.json").stat().st_mtime_ns for s in (2, 4)}
     snakemake(work, *ARGS)
     assert metrics(run_dir) == first
-    assert {s: (checkpoints / f"step-{s:08d}/complete.json").stat().st_mtime_ns for s in (2, 4, 5)} == marker_times
-
-    # operational edits (logging, retries, retention, chain polling, the mesh) rerun nothing
-    write(work, overlay(model_dir, log_interval=7, resubmits=9, checkpoint={"interval": 1, "keep_last": 3,
-                                                                             "keep_every": 100},
-                        chain={"poll_seconds": 5}))
-    assert planned(work) == set()
+    assert {s: (checkpoints / f"step-{s:08d}/complete.json").stat().st_mtime_ns for s in (2, 4)} == marker_times
 
     # a result-changing edit is refused at dry run, naming the keys and the choices
     write(work, overlay(model_dir, optimizer={"lr": 5e-3, "betas": [0.8, 0.9]}))
@@ -83,21 +79,20 @@ def test_chain_rerun_policy_continue_from_and_extension(tmp_path):
 
     # ...unless continued on purpose from a kept step: steps after it train again with the new settings
     write(work, overlay(model_dir, optimizer={"lr": 5e-3, "betas": [0.8, 0.9]}, continue_from=2))
-    assert planned(work) == {"00000004", "00000005"}
+    assert planned(work) == {"00000004"}
     snakemake(work, *ARGS)
     history = json.loads((run_dir / "train/run.json").read_text())["history"]
     assert [e["from_step"] for e in history] == [0, 2] and history[1]["changed"] == ["train.optimizer"]
     again = metrics(run_dir)
-    assert [r["step"] for r in again] == [1, 2, 3, 4, 5] and again[:2] == first[:2]
+    assert [r["step"] for r in again] == [1, 2, 3, 4] and again[:2] == first[:2]
     assert again[2]["loss"] == first[2]["loss"] and again[3]["loss"] != first[3]["loss"]  # step 3 used old weights
-    five = checkpoint.marker(checkpoints / "step-00000005")
-    assert [(a["step"], a["training_digest"]) for a in five["lineage"]][:2] == [(0, None), (2, history[0]["training_digest"])]
-    assert five["training_digest"] == history[1]["training_digest"]
+    four = checkpoint.marker(checkpoints / "step-00000004")
+    assert [(a["step"], a["training_digest"]) for a in four["lineage"]] == [(0, None), (2, history[0]["training_digest"])]
+    assert four["training_digest"] == history[1]["training_digest"]
 
     # extending train.steps within the schedule keeps every trained step and trains only the new ones
-    write(work, overlay(model_dir, steps=7, optimizer={"lr": 5e-3, "betas": [0.8, 0.9]}, continue_from=2))
-    assert planned(work) == {"00000006", "00000007"}
+    write(work, overlay(model_dir, steps=6, optimizer={"lr": 5e-3, "betas": [0.8, 0.9]}, continue_from=2))
     snakemake(work, *ARGS)
     extended = metrics(run_dir)
-    assert [r["step"] for r in extended] == [1, 2, 3, 4, 5, 6, 7] and extended[:5] == again
-    assert checkpoint.marker(checkpoints / "step-00000006")["parent"] == 5
+    assert [r["step"] for r in extended] == [1, 2, 3, 4, 5, 6] and extended[:4] == again
+    assert checkpoint.marker(checkpoints / "step-00000006")["parent"] == 4
