@@ -72,10 +72,13 @@ def resources(config: dict, rule: str, tasks: int | None = None, environ=os.envi
     if tasks is not None:
         res["tasks"] = tasks
         res["cpus_per_task"] = config["slurm"]["launch"]["cpus_per_task"]
+    extra = list(req.get("sbatch", []))
     if "signal_seconds" in req:
         # To the job's steps (the srun'd ranks), not B: the batch shell: the plugin's batch
         # script is `sh` running snakemake, which a batch-shell USR1 would kill.
-        res["slurm_extra"] = f"--signal=USR1@{req['signal_seconds']}"
+        extra.append(f"--signal=USR1@{req['signal_seconds']}")
+    if extra:
+        res["slurm_extra"] = " ".join(extra)
     account = environ.get(config["slurm"]["account_env"])
     if account:
         res["slurm_account"] = account
