@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 from slurm_helpers import FULL_RUN, sbatch_calls, touch
 from workflow_run import ROOT, snakemake
 
@@ -91,3 +93,23 @@ def test_job_env_acts_only_inside_slurm_jobs():
     assert login == ["online", "none"]
     assert job == ["1", "/tmp/miopen-42"]
     Path("/tmp/miopen-42").rmdir()
+
+
+def test_eval_jobs_fill_whole_nodes_eight_per_job(full_workdir, fake_slurm, full_config, monkeypatch):
+    """12 lm-eval jobs (3 steps x 4 tasks, one GCD each) become 2 node jobs: 8 + 4 GCDs, 7 cores per GCD."""
+    from cpt.plan.evaluation import evals_per_node
+
+    monkeypatch.delenv("CPT_ACCOUNT", raising=False)
+    tasks = ("MMLU", "ARC-C", "Winogrande", "HellaSwag")
+    touch(full_workdir, *TRAIN_INPUTS[2:], *(f"{FULL_RUN}/eval/prefetch/{task}.json" for task in tasks))
+    for step in (3500, 7000):
+        (full_workdir / f"{FULL_RUN}/eval/models/step-{step:08d}").mkdir(parents=True)
+    targets = [f"{FULL_RUN}/eval/results/step-{step:08d}/{task}.json" for step in (0, 3500, 7000) for task in tasks]
+    snakemake(full_workdir, *PROFILE, "--allowed-rules", "eval_task", "--", *targets, check=False)
+    calls = sorted((flags(call) for call in sbatch_calls(fake_slurm)), key=lambda sbatch: "--gpus=8" in sbatch)
+    assert len(calls) == 2, calls
+    for sbatch, gcds in zip(calls, (4, 8)):
+        assert f"--gpus={gcds}" in sbatch and f"--cpus-per-task={7 * gcds}" in sbatch, sbatch
+        assert "--mem" not in sbatch and "--nodes" not in sbatch and "--ntasks-per-gpu" not in sbatch
+    profile = yaml.safe_load((ROOT / "profiles/frontier/config.yaml").read_text())
+    assert profile["group-components"]["eval"] == evals_per_node(full_config) == 8

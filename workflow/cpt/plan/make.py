@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cpt.plan.evaluation import evaluation
 from cpt.plan.memory import memory_per_gcd, model_shape, param_counts
 from cpt.plan.schedule import schedule, seconds_per_step
 from cpt.plan.sources import mix_usage, source_sizes, tokens_per_step
@@ -25,6 +26,7 @@ def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | Non
         "sources": mix_usage(weights, sizes, total, config["data"]["mix"]["weighting"]), "sources_from": sizes_from,
         "seconds_per_step": step_s, "seconds_per_step_from": step_s_from, "queue_wait_hours": wait,
         "schedule": schedule(config, step_s, wait),
+        "evaluation": evaluation(config),
         "params": param_counts(shape)["total"], "model_from": shape_from,
         "memory_gb": memory_per_gcd(config, shape), "gcd_memory_gb": config["slurm"]["node"]["gcd_memory_gb"],
     }
@@ -53,7 +55,7 @@ def _tokens(n: float) -> str:
 
 def render(plan: dict) -> str:
     """The plan as a short text report."""
-    s = plan["schedule"]
+    s, e = plan["schedule"], plan["evaluation"]
     lines = [
         f"tokens per step   {plan['tokens_per_step']:,}",
         f"total             {plan['steps']:,} steps = {_tokens(plan['total_tokens'])} tokens",
@@ -69,6 +71,8 @@ def render(plan: dict) -> str:
         f"segments          {s['segments']}",
         f"node-hours        {s['node_hours']:,.0f}   GCD-hours {s['gcd_hours']:,.0f}",
         f"calendar          {s['calendar_days']:,.1f} days with {plan['queue_wait_hours']:g} h queue wait per segment",
+        (f"evaluation        {e['jobs']} lm-eval jobs, {e['jobs_per_node']} per node: {e['node_jobs']} node-jobs, "
+         f"{e['node_hours']:,.0f} node-hours ({e['unpacked_node_hours']:,.0f} one node per job)"),
         f"memory per GCD    ({plan['params'] / 1e9:.2f}B params, shape from {plan['model_from']})",
     ]
     lines += [f"  {k:<26} {v:7.2f} GB" for k, v in plan["memory_gb"].items() if k != "total"]
