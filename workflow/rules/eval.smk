@@ -96,9 +96,6 @@ rule eval_task:
     threads: 1
     resources:
         **rule_resources("eval_task"),
-    # Frontier charges whole nodes: the profile packs 8 of these (one GCD each) into one job.
-    group:
-        "eval"
     conda:
         "../../envs/eval.yaml"
     shell:
