@@ -1,7 +1,8 @@
-# Read by every non-interactive bash (BASH_ENV, set by env.sh); acts only inside a Slurm
-# job, so localrules on the login node keep internet access for downloads.
+# Read by every non-interactive bash (BASH_ENV, set by env.sh); acts only inside a Slurm job
+# on Frontier's compute nodes, so the login node and the data-transfer-node jobs (another Slurm
+# cluster, sbatch -M) keep internet access for downloads.
 # Each value's reason and OLCF source: profiles/frontier/sources.yaml.
-if [ -n "${SLURM_JOB_ID:-}" ]; then
+if [ -n "${SLURM_JOB_ID:-}" ] && [ "${SLURM_CLUSTER_NAME:-frontier}" = frontier ]; then
     # Multi-node: RCCL must load the OFI plugin or exit (no silent TCP fallback). One node
     # has no network the plugin can use (OLCF), so its collectives stay on sockets/xGMI.
     if [ "${SLURM_JOB_NUM_NODES:-1}" -gt 1 ]; then

@@ -68,8 +68,9 @@ def test_job_script_sets_exactly_the_table(tmp_path, nodes, net):
     os.rmdir("/tmp/miopen-4242")
 
 
-def test_job_script_does_nothing_on_the_login_node():
-    env = {"PATH": os.environ["PATH"]}
+@pytest.mark.parametrize("where", [{}, {"SLURM_JOB_ID": "7", "SLURM_CLUSTER_NAME": "dtn"}], ids=["login", "dtn-job"])
+def test_job_script_leaves_downloading_hosts_online(where):
+    env = {"PATH": os.environ["PATH"], **where}
     assert set_by(env, sourced("job-env.sh", env)) == {}
 
 

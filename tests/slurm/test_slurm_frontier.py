@@ -12,7 +12,10 @@ import yaml
 from slurm_helpers import FULL_RUN, sbatch_calls, touch
 from workflow_run import ROOT, snakemake
 
-PROFILE = ["--profile", "profiles/frontier", "--latency-wait", "0", "--retries", "0",
+# The profile deploys conda envs; conda cannot be installed on the test machines, so a method
+# no rule uses (env-modules) stands in for it.
+NO_CONDA = ["--sdm", "env-modules"]
+PROFILE = ["--profile", "profiles/frontier", *NO_CONDA, "--latency-wait", "0", "--retries", "0",
            "--slurm-init-seconds-before-status-checks", "1"]
 SEGMENT_1 = f"{FULL_RUN}/train/checkpoints/step-00003500/complete.json"
 TRAIN_INPUTS = (f"{FULL_RUN}/data/manifest.json", f"{FULL_RUN}/train/checkpoints/step-00000000/complete.json",
@@ -32,7 +35,7 @@ def test_training_segment_sbatch(full_workdir, fake_slurm, monkeypatch):
     assert calls, result.stderr[-3000:]
     sbatch = flags(calls[0])
     for flag in ("-A abc123", "-p extended", "-t 1440", "--nodes=64", "--ntasks=512", "--cpus-per-task=7",
-                 "--signal=USR1@600", "--network=disable_rdzv_get"):
+                 "--signal=USR1@600", "--network=disable_rdzv_get", "-C nvme"):
         assert f" {flag} " in f" {sbatch} ", f"{flag} missing from: sbatch {sbatch}"
     assert "--mem" not in sbatch and "--ntasks-per-gpu" not in sbatch and "--gpus" not in sbatch
 
@@ -40,11 +43,12 @@ def test_training_segment_sbatch(full_workdir, fake_slurm, monkeypatch):
 def test_training_segment_srun_line(full_workdir):
     """Inside the allocation the rule starts its 512 ranks itself: 8 per node, one GCD each."""
     touch(full_workdir, *TRAIN_INPUTS)
-    out = snakemake(full_workdir, "-n", "-p", "--profile", "profiles/frontier", "--allowed-rules", "train_segment",
-                    "--", SEGMENT_1).stdout
+    out = snakemake(full_workdir, "-n", "-p", "--profile", "profiles/frontier", *NO_CONDA, "--allowed-rules",
+                    "train_segment", "--", SEGMENT_1).stdout
+    stage = 'stage-env.sh "${PROJWORK}/${CPT_ACCOUNT}/cpt/cpt-train.tar.gz" "/mnt/bb/${USER}/cpt-train" && '
     srun = ("srun --nodes=64 --ntasks=512 --ntasks-per-node=8 --cpus-per-task=7 --gpus-per-task=1"
-            " --gpu-bind=closest --kill-on-bad-exit=1 python -m cpt.train")
-    assert srun in out, out[-3000:]
+            ' --gpu-bind=closest --kill-on-bad-exit=1 "/mnt/bb/${USER}/cpt-train/bin/python" -m cpt.train')
+    assert stage + srun in out, out[-3000:]
 
 
 def test_tokenize_jobs_share_whole_node_allocations(full_workdir, fake_slurm, monkeypatch):
@@ -76,7 +80,7 @@ def test_bare_profile_name_after_make_frontier_profile(tmp_path):
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "xdg"))
     subprocess.run(["make", "-s", "frontier-profile"], cwd=ROOT, env=env, check=True)
     assert (tmp_path / "xdg/snakemake/frontier").resolve() == ROOT / "profiles/frontier"
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--profile", "frontier", "-n", "plan"],
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--profile", "frontier", *NO_CONDA, "-n", "plan"],
                             cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Using profile frontier" in result.stderr
@@ -113,3 +117,14 @@ def test_eval_jobs_fill_whole_nodes_eight_per_job(full_workdir, fake_slurm, full
         assert "--mem" not in sbatch and "--nodes" not in sbatch and "--ntasks-per-gpu" not in sbatch
     profile = yaml.safe_load((ROOT / "profiles/frontier/config.yaml").read_text())
     assert profile["group-components"]["eval"] == evals_per_node(full_config) == 8
+
+
+def test_source_download_is_a_dtn_job_and_the_listing_waits_for_it(full_workdir, fake_slurm, monkeypatch):
+    monkeypatch.delenv("CPT_ACCOUNT", raising=False)
+    listing = f"{FULL_RUN}/data/sources/dclm.txt"
+    dry = snakemake(full_workdir, "-n", "--profile", "profiles/frontier", *NO_CONDA, "--", listing)
+    out = dry.stdout + dry.stderr
+    assert "slurm_cluster=dtn" in out and "input: results/llama31-8b-cpt/data/sources/dclm.download.json" in out
+    snakemake(full_workdir, *PROFILE, "--", f"{FULL_RUN}/data/sources/dclm.download.json", check=False)
+    (sbatch,) = [flags(call) for call in sbatch_calls(fake_slurm)]
+    assert " -p batch --clusters dtn -t 1440 " in sbatch and "--gpus" not in sbatch, sbatch
