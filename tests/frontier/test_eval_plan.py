@@ -1,10 +1,11 @@
-"""The planner's evaluation node-hours follow the packing: one node-job per 8 one-GCD evals."""
+"""The planner on Frontier facts: eval node-hours follow the packing (8 one-GCD evals per node job),
+and a run longer than the scratch purge window is warned about."""
 
 import copy
 import math
 
 from cpt.evaluate.steps import evaluated_steps
-from cpt.plan import make_plan, render
+from cpt.plan import make_plan, render, warnings
 from cpt.plan.evaluation import evaluation
 
 
@@ -23,3 +24,12 @@ def test_evals_asking_two_gcds_pack_four_per_node(full_config):
     config["slurm"]["resources"]["eval_task"]["gpus"] = 2
     e = evaluation(config)
     assert e["jobs_per_node"] == 4 and e["node_jobs"] == math.ceil(e["jobs"] / 4)
+
+
+def test_plan_warns_when_the_run_outlasts_the_scratch_purge(full_config):
+    plan = make_plan(full_config)
+    assert plan["schedule"]["calendar_days"] > 90
+    assert any("longer than the 90-day scratch purge" in w for w in warnings(plan, full_config))
+    short = copy.deepcopy(full_config)
+    short["slurm"]["planner"]["purge_days"] = plan["schedule"]["calendar_days"] + 1
+    assert not any("scratch purge" in w for w in warnings(plan, short))

@@ -39,6 +39,12 @@ def warnings(plan: dict, config: dict) -> list[str]:
         found.append(f"train.steps_per_segment={config['train']['steps_per_segment']} needs {s['segment_hours']:.1f} h "
                      f"but only {s['steps_fitting_one_job']} steps fit {s['hours']:g} h; each segment will be cut by "
                      f"the time-limit signal and resubmitted: lower train.steps_per_segment")
+    purge = config["slurm"]["planner"]["purge_days"]
+    if s["calendar_days"] > purge:
+        found.append(f"the run takes {s['calendar_days']:.0f} days, longer than the {purge:g}-day scratch purge "
+                     "(slurm.planner.purge_days): outputs written early and not read again (raw sources, tokenized "
+                     "shards, kept checkpoints after their eval, eval results) will be deleted before it ends; "
+                     "archive them to Kronos as the README's 'Where data lives' table says")
     if plan["memory_gb"]["total"] > plan["gcd_memory_gb"]:
         found.append(f"estimated {plan['memory_gb']['total']:.1f} GB per GCD exceeds slurm.node.gcd_memory_gb="
                      f"{plan['gcd_memory_gb']}; lower train.local_batch or raise train.parallel.tp / dp_shard")
