@@ -21,3 +21,21 @@ def test_dtn_policy_is_its_own(full_config):
     config["slurm"]["resources"]["download_source"]["cluster"] = "archive"
     with pytest.raises(ConfigError, match="cluster 'archive' is not in slurm.clusters \\(dtn\\)"):
         cluster.resources(config, "download_source", environ={})
+
+
+def test_a_download_job_only_while_files_are_missing(tmp_path):
+    from cpt.data.sources import needs_download
+
+    hub = {"local_dir": str(tmp_path / "fw"), "glob": "**/*.parquet", "hub": {"repo_id": "x/y"}}
+    assert needs_download(hub)
+    (tmp_path / "fw/data").mkdir(parents=True)
+    (tmp_path / "fw/data/0.parquet").touch()
+    assert not needs_download(hub)
+    stack = {"local_dir": str(tmp_path / "st"), "glob": "contents/**/*.jsonl.gz",
+             "content_fetch": {"ids_glob": "data/*.parquet"}}
+    (tmp_path / "st/data").mkdir(parents=True)
+    (tmp_path / "st/data/a.parquet").touch()
+    assert needs_download(stack)   # smol-ids there, contents not fetched
+    (tmp_path / "st/contents/data").mkdir(parents=True)
+    (tmp_path / "st/contents/data/a.jsonl.gz").touch()
+    assert not needs_download(stack)
