@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 from slurm_helpers import FULL_RUN, sbatch_calls, touch
 from workflow_run import ROOT, snakemake
 
@@ -99,24 +97,22 @@ def test_job_env_acts_only_inside_slurm_jobs():
     Path("/tmp/miopen-42").rmdir()
 
 
-def test_eval_jobs_fill_whole_nodes_eight_per_job(full_workdir, fake_slurm, full_config, monkeypatch):
-    """12 lm-eval jobs (3 steps x 4 tasks, one GCD each) become 2 node jobs: 8 + 4 GCDs, 7 cores per GCD."""
-    from cpt.plan.evaluation import evals_per_node
-
+def test_eval_is_one_node_job_per_step_with_all_its_tasks(full_workdir, fake_slurm, monkeypatch):
+    """3 steps x 4 tasks: 3 node jobs (8 GCDs, 56 cores, no --mem), each starting the 4 tasks at once."""
     monkeypatch.delenv("CPT_ACCOUNT", raising=False)
     tasks = ("MMLU", "ARC-C", "Winogrande", "HellaSwag")
     touch(full_workdir, *TRAIN_INPUTS[2:], *(f"{FULL_RUN}/eval/prefetch/{task}.json" for task in tasks))
     for step in (3500, 7000):
         (full_workdir / f"{FULL_RUN}/eval/models/step-{step:08d}").mkdir(parents=True)
     targets = [f"{FULL_RUN}/eval/results/step-{step:08d}/{task}.json" for step in (0, 3500, 7000) for task in tasks]
-    snakemake(full_workdir, *PROFILE, "--allowed-rules", "eval_task", "--", *targets, check=False)
-    calls = sorted((flags(call) for call in sbatch_calls(fake_slurm)), key=lambda sbatch: "--gpus=8" in sbatch)
-    assert len(calls) == 2, calls
-    for sbatch, gcds in zip(calls, (4, 8)):
-        assert f"--gpus={gcds}" in sbatch and f"--cpus-per-task={7 * gcds}" in sbatch, sbatch
-        assert "--mem" not in sbatch and "--nodes" not in sbatch and "--ntasks-per-gpu" not in sbatch
-    profile = yaml.safe_load((ROOT / "profiles/frontier/config.yaml").read_text())
-    assert profile["group-components"]["eval"] == evals_per_node(full_config) == 8
+    dry = snakemake(full_workdir, "-n", "-p", "--profile", "profiles/frontier", *NO_CONDA, "--", *targets).stdout
+    assert dry.count("python -m cpt.evaluate.node --gcds 8 --tasks") == 3, dry[-3000:]
+    snakemake(full_workdir, *PROFILE, "--allowed-rules", "eval_step", "--", *targets, check=False)
+    calls = [flags(call) for call in sbatch_calls(fake_slurm)]
+    assert len(calls) == 3, calls
+    for sbatch in calls:
+        assert " -p batch -t 120 " in sbatch and "--gpus=8" in sbatch and "--cpus-per-task=56" in sbatch, sbatch
+        assert "--mem" not in sbatch and "--ntasks-per-gpu" not in sbatch
 
 
 def test_source_download_is_a_dtn_job_and_the_listing_waits_for_it(full_workdir, fake_slurm, monkeypatch):

@@ -1,8 +1,9 @@
-"""Evaluation on its Slurm request: lm-eval jobs of one GCD each, packed onto whole nodes.
+"""Evaluation on its Slurm request: what the (step, task) lm-eval runs cost in node-hours.
 
-Frontier charges whole nodes, so what a run's evaluation costs is the node-jobs its
-(step, task) jobs fill, not one node per job: the frontier profile groups
-`slurm.node.gcds / slurm.resources.eval_task.gpus` of them per node job (group `eval`).
+Frontier charges whole nodes. With eval.node_jobs, one node job per evaluated step runs its
+tasks at once, one GCD each (rule eval_step), so a step costs one node for as long as its
+slowest task (more tasks than GCDs queue inside the job); otherwise every (step, task) is its
+own node job (rule eval_task) holding one GCD of eight.
 """
 
 from __future__ import annotations
@@ -12,21 +13,18 @@ import math
 from cpt import cluster
 from cpt.evaluate.steps import evaluated_steps
 
-EVAL_RULE = "eval_task"
-
-
-def evals_per_node(config: dict) -> int:
-    """How many eval jobs share one node: its GCDs over the GCDs one eval asks for."""
-    gpus = cluster.request(config, EVAL_RULE).get("gpus", config["slurm"]["node"]["gcds"])
-    return max(1, config["slurm"]["node"]["gcds"] // gpus)
-
 
 def evaluation(config: dict) -> dict:
-    """Eval jobs, the node-jobs they pack into, and node-hours packed vs one node per job."""
-    steps = evaluated_steps(config["eval"]["every"], config["train"]["steps"])
-    jobs = len(steps) * len(config["eval"]["tasks"])
-    per_node = evals_per_node(config)
-    hours = config["slurm"]["planner"]["eval_task_hours"]   # a node-job lasts as long as its slowest eval
-    node_jobs = math.ceil(jobs / per_node)
-    return {"evaluated_steps": len(steps), "jobs": jobs, "jobs_per_node": per_node, "node_jobs": node_jobs,
-            "hours_per_node_job": hours, "node_hours": node_jobs * hours, "unpacked_node_hours": jobs * hours}
+    """Eval runs, the node jobs they take, and node-hours, against one node job per run."""
+    steps = len(evaluated_steps(config["eval"]["every"], config["train"]["steps"]))
+    tasks = len(config["eval"]["tasks"])
+    hours = config["slurm"]["planner"]["eval_task_hours"]   # the slowest task on one GCD
+    if config["eval"]["node_jobs"]:
+        gcds = cluster.request(config, "eval_step").get("gpus", config["slurm"]["node"]["gcds"])
+        at_once = min(tasks, gcds)
+        node_jobs, job_hours = steps, math.ceil(tasks / gcds) * hours
+    else:
+        at_once, node_jobs, job_hours = 1, steps * tasks, hours
+    return {"evaluated_steps": steps, "runs": steps * tasks, "runs_per_node_job": at_once,
+            "node_jobs": node_jobs, "hours_per_node_job": job_hours, "node_hours": node_jobs * job_hours,
+            "unpacked_node_hours": steps * tasks * hours}

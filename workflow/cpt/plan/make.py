@@ -77,8 +77,8 @@ def render(plan: dict) -> str:
         f"segments          {s['segments']}",
         f"node-hours        {s['node_hours']:,.0f}   GCD-hours {s['gcd_hours']:,.0f}",
         f"calendar          {s['calendar_days']:,.1f} days with {plan['queue_wait_hours']:g} h queue wait per segment",
-        (f"evaluation        {e['jobs']} lm-eval jobs, {e['jobs_per_node']} per node: {e['node_jobs']} node-jobs, "
-         f"{e['node_hours']:,.0f} node-hours ({e['unpacked_node_hours']:,.0f} one node per job)"),
+        (f"evaluation        {e['runs']} lm-eval runs, {e['runs_per_node_job']} at once per node: {e['node_jobs']} "
+         f"node jobs, {e['node_hours']:,.0f} node-hours ({e['unpacked_node_hours']:,.0f} at one node per run)"),
         f"memory per GCD    ({plan['params'] / 1e9:.2f}B params, shape from {plan['model_from']})",
     ]
     lines += [f"  {k:<26} {v:7.2f} GB" for k, v in plan["memory_gb"].items() if k != "total"]
