@@ -87,8 +87,9 @@ def test_rocm_module_matches_the_torch_wheels():
 
 def test_sbatch_flags_of_the_table_are_in_the_config(full_config):
     for rule, flags in TABLE["sbatch"].items():
-        asked = full_config["slurm"]["resources"][rule].get("sbatch", [])
-        assert [f["flag"] for f in flags] == asked, rule
+        request = full_config["slurm"]["resources"][rule]
+        assert [f["flag"] for f in flags if f["key"] == "sbatch"] == request.get("sbatch", []), rule
+        assert [f["flag"] for f in flags if f["key"] == "constraint"] == [f"-C {request['constraint']}"], rule
 
 
 def test_profile_jobs_stay_below_the_per_user_queue_limit():

@@ -43,9 +43,9 @@ def test_training_segment_srun_line(full_workdir):
     touch(full_workdir, *TRAIN_INPUTS)
     out = snakemake(full_workdir, "-n", "-p", "--profile", "profiles/frontier", *NO_CONDA, "--allowed-rules",
                     "train_segment", "--", SEGMENT_1).stdout
-    stage = 'stage-env.sh "${PROJWORK}/${CPT_ACCOUNT}/cpt/cpt-train.tar.gz" "/mnt/bb/${USER}/cpt-train" && '
+    stage = 'stage-env.sh "$PROJWORK/$CPT_ACCOUNT/cpt/cpt-train.tar.gz" "/mnt/bb/$USER/cpt-train" && '
     srun = ("srun --nodes=64 --ntasks=512 --ntasks-per-node=8 --cpus-per-task=7 --gpus-per-task=1"
-            ' --gpu-bind=closest --kill-on-bad-exit=1 "/mnt/bb/${USER}/cpt-train/bin/python" -m cpt.train')
+            ' --gpu-bind=closest --kill-on-bad-exit=1 "/mnt/bb/$USER/cpt-train/bin/python" -m cpt.train')
     assert stage + srun in out, out[-3000:]
 
 

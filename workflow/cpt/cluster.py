@@ -75,6 +75,8 @@ def resources(config: dict, rule: str, tasks: int | None = None, environ=os.envi
     req = request(config, rule, tasks)
     check_policy(config, rule, req)
     res = {"slurm_partition": req["partition"], "runtime": round(req["hours"] * 60)}
+    if req.get("constraint"):
+        res["constraint"] = req["constraint"]   # the plugin refuses -C in slurm_extra
     if "cluster" in req:
         res["slurm_cluster"] = req["cluster"]   # sbatch --clusters: e.g. OLCF's data-transfer nodes
     if "nodes" in req:
