@@ -5,7 +5,7 @@ VENV := .venv
 # rules call `python -m cpt...`: the venv's python must come first on PATH
 export PATH := $(abspath $(VENV)/bin):$(PATH)
 
-.PHONY: env demo test test-fast clean frontier-profile
+.PHONY: env demo test test-fast clean frontier-profile frontier-pack
 
 env: $(VENV)/.installed
 
@@ -36,6 +36,16 @@ frontier-profile:
 	mkdir -p $(SNAKEMAKE_PROFILES)
 	ln -sfn $(abspath profiles/frontier) $(SNAKEMAKE_PROFILES)/frontier
 	@echo "linked $(SNAKEMAKE_PROFILES)/frontier -> $(abspath profiles/frontier)"
+
+# Frontier, after `snakemake --profile frontier --conda-create-envs-only`: pack the training env
+# (envs/train.yaml) to where config.yaml slurm.launch.stage_env.pack says; each training segment
+# sbcasts it to the nodes' NVMe. Needs conda-pack in the base env (conda install -c conda-forge
+# conda-pack); the editable install of this repo stays a path to the checkout (on Orion).
+frontier-pack:
+	pack=$$(python -c 'import os, yaml; print(os.path.expandvars(yaml.safe_load(open("config.yaml"))["slurm"]["launch"]["stage_env"]["pack"]))'); \
+	env=$$(snakemake --profile frontier --list-conda-envs 2>/dev/null | awk '$$1 ~ /envs\/train\.yaml$$/ {print $$NF}'); \
+	test -n "$$env" || { echo "no conda env for envs/train.yaml: run snakemake --profile frontier --conda-create-envs-only"; exit 1; }; \
+	mkdir -p $$(dirname $$pack) && conda pack -p $$env --ignore-editable-packages --n-threads -1 -o $$pack.tmp.tar.gz && mv $$pack.tmp.tar.gz $$pack
 
 clean:
 	rm -rf results/demo demo .snakemake

@@ -10,7 +10,7 @@ def test_full_scale_rulegraph(tmp_path):
     assert dot.lstrip().startswith("digraph")
     rules = set(re.findall(r'label = "(\w+)"', dot))
     assert {"tokenize", "mix_plan", "mix_shard", "manifest", "train_import", "train_segment", "eval_export",
-            "eval_task", "report_tables", "report"} <= rules
+            "eval_step", "report_tables", "report"} <= rules   # eval_step: config.yaml eval.node_jobs
     assert not (tmp_path / "work/results").exists()
 
 

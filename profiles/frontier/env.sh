@@ -1,23 +1,30 @@
 # Source once per Frontier login session, before `snakemake --profile frontier`:
-#   source profiles/frontier/env.sh
-# Jobs inherit this environment (the Slurm plugin submits with --export=ALL). Settings
-# that only make sense inside a job are in job-env.sh, which every rule's bash reads
-# through BASH_ENV. Follows OLCF's PyTorch-on-Frontier guidance; adjust versions here.
+#   export CPT_ACCOUNT=<project>; source profiles/frontier/env.sh
+# Jobs inherit this environment (the Slurm plugin submits with --export=ALL). Settings that
+# only make sense inside a job are in job-env.sh, read by every rule's bash through BASH_ENV.
+# Each value's reason and OLCF source: profiles/frontier/sources.yaml (a test keeps the two equal).
 
-module load PrgEnv-gnu rocm craype-accel-amd-gfx90a
+# ROCm 7.1 = the torch wheel's (envs/train.yaml); CPE 26.03 is non-default, hence LD_LIBRARY_PATH.
+module load PrgEnv-gnu/8.7.0 cpe/26.03 rocm/7.1.1 rccl-net-plugin/1.0 craype-accel-amd-gfx90a miniforge3/23.11.0-0
+export LD_LIBRARY_PATH="${CRAY_LD_LIBRARY_PATH}:${LD_LIBRARY_PATH}"
 
-# RCCL over Slingshot-11 needs the aws-ofi-rccl plugin (libfabric cxi provider).
-: "${AWS_OFI_RCCL_DIR:?set AWS_OFI_RCCL_DIR to your aws-ofi-rccl build (its lib/ holds librccl-net.so)}"
-export LD_LIBRARY_PATH="${AWS_OFI_RCCL_DIR}/lib:${LD_LIBRARY_PATH}"
-export NCCL_SOCKET_IFNAME=hsn0 GLOO_SOCKET_IFNAME=hsn0
-export NCCL_NET_GDR_LEVEL=3     # GPU-direct RDMA; remove if collectives hang
+# RCCL on Slingshot (OLCF's list for the aws-ofi-nccl plugin; rccl-net-plugin sets most of
+# these too: set here so a job gets them whatever the module version sets).
+export NCCL_SOCKET_IFNAME=hsn0,hsn1,hsn2,hsn3   # all four NICs; OLCF: try hsn0 alone only if it hangs
 export NCCL_CROSS_NIC=1
-export FI_CXI_ATS=0
-export FI_CXI_DEFAULT_CQ_SIZE=131072
+export NCCL_NET_GDR_LEVEL=PHB
+export HSA_FORCE_FINE_GRAIN_PCIE=1
+export FI_MR_CACHE_MONITOR=kdreg2               # never memhooks: deadlocks with the plugin
 export FI_CXI_DISABLE_HOST_REGISTER=1
-export FI_MR_CACHE_MONITOR=userfaultfd
+export FI_CXI_DEFAULT_CQ_SIZE=131072
+export FI_CXI_DEFAULT_TX_SIZE=2048
+export FI_CXI_RX_MATCH_MODE=hybrid
+export FI_CXI_RDZV_PROTO=alt_read               # with sbatch --network=disable_rdzv_get (train_segment)
+export FI_CXI_RDZV_EAGER_SIZE=0
+export FI_CXI_RDZV_THRESHOLD=0
+export FI_CXI_RDZV_GET_MIN=0
 
-# HF cache on the shared filesystem: the login node fills it, compute nodes read it.
+# HF cache on Orion: the login node fills it, compute nodes read it.
 export HF_HOME="${HF_HOME:-${MEMBERWORK:?MEMBERWORK is unset: not on an OLCF system?}/${CPT_ACCOUNT:?export CPT_ACCOUNT=<project>}/hf}"
 
 export BASH_ENV="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/job-env.sh"

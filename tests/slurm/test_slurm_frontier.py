@@ -11,7 +11,10 @@ from pathlib import Path
 from slurm_helpers import FULL_RUN, sbatch_calls, touch
 from workflow_run import ROOT, snakemake
 
-PROFILE = ["--profile", "profiles/frontier", "--latency-wait", "0", "--retries", "0",
+# The profile deploys conda envs; conda cannot be installed on the test machines, so a method
+# no rule uses (env-modules) stands in for it.
+NO_CONDA = ["--sdm", "env-modules"]
+PROFILE = ["--profile", "profiles/frontier", *NO_CONDA, "--latency-wait", "0", "--retries", "0",
            "--slurm-init-seconds-before-status-checks", "1"]
 SEGMENT_1 = f"{FULL_RUN}/train/segments/step-00003500.json"
 TRAIN_INPUTS = (f"{FULL_RUN}/data/manifest.json", f"{FULL_RUN}/train/checkpoints/step-00000000/complete.json",
@@ -31,7 +34,8 @@ def test_training_segment_sbatch(full_workdir, fake_slurm, monkeypatch):
     assert calls, result.stderr[-3000:]
     sbatch = flags(calls[0])
     for flag in ("--account=abc123", "--partition=extended", "--time=1440", "--nodes=64", "--ntasks=512",
-                 "--ntasks-per-node=8", "--cpus-per-task=7", "--signal=USR1@600"):
+                 "--ntasks-per-node=8", "--cpus-per-task=7", "--signal=USR1@600", "--network=disable_rdzv_get",
+                 "--constraint=nvme"):
         assert f" {flag} " in f" {sbatch} ", f"{flag} missing from: sbatch {sbatch}"
     assert "--mem" not in sbatch and "--ntasks-per-gpu" not in sbatch and "--gpus" not in sbatch
     assert "-m cpt.train.chain job --train-dir" in calls[0][-1]
@@ -39,14 +43,17 @@ def test_training_segment_sbatch(full_workdir, fake_slurm, monkeypatch):
 
 
 def test_training_segment_srun_line(full_config):
-    """Inside the allocation the chain job starts its 512 ranks itself: 8 per node, one GCD each."""
+    """Inside the allocation the chain job stages the packed env to NVMe, then starts its 512 ranks
+    itself: 8 per node, one GCD each, running the staged python."""
     from cpt.train.chain import srun_command
 
-    srun = ("srun --nodes=64 --ntasks=512 --ntasks-per-node=8 --cpus-per-task=7 --gpus-per-task=1"
-            " --gpu-bind=closest --kill-on-bad-exit=1").split()
     command = srun_command(full_config, 3500)
-    assert command[:len(srun)] == srun and command[len(srun) + 1:len(srun) + 3] == ["-m", "cpt.train"]
-    assert command[command.index("--until-step") + 1] == "3500"
+    assert command[:2] == ["bash", "-c"]
+    stage = 'stage-env.sh "$PROJWORK/$CPT_ACCOUNT/cpt/cpt-train.tar.gz" "/mnt/bb/$USER/cpt-train" && '
+    srun = ("srun --nodes=64 --ntasks=512 --ntasks-per-node=8 --cpus-per-task=7 --gpus-per-task=1"
+            ' --gpu-bind=closest --kill-on-bad-exit=1 "/mnt/bb/$USER/cpt-train/bin/python" -m cpt.train ')
+    assert stage + srun in command[2]
+    assert "--until-step 3500" in command[2]
 
 
 def test_tokenize_jobs_share_whole_node_allocations(full_workdir, fake_slurm, monkeypatch):
@@ -61,7 +68,7 @@ def test_tokenize_jobs_share_whole_node_allocations(full_workdir, fake_slurm, mo
         assert " -p batch -t 120 " in sbatch and "--ntasks=1" in sbatch and "--nodes" not in sbatch
     cpus = sorted(int(s.split("--cpus-per-task=")[1].split()[0]) for s in calls)
     assert cpus == [8] + [56] * 9
-    assert sum("--mem 458752 " in s for s in calls) == 9  # 56 x 8 GB, within a node's 512 GB
+    assert not any("--mem" in s for s in calls)  # whole nodes: a summed --mem could only get the job refused
 
 
 def test_request_over_the_queue_policy_stops_before_submission(full_workdir, fake_slurm, tmp_path):
@@ -78,7 +85,7 @@ def test_bare_profile_name_after_make_frontier_profile(tmp_path):
     env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "xdg"))
     subprocess.run(["make", "-s", "frontier-profile"], cwd=ROOT, env=env, check=True)
     assert (tmp_path / "xdg/snakemake/frontier").resolve() == ROOT / "profiles/frontier"
-    result = subprocess.run([sys.executable, "-m", "snakemake", "--profile", "frontier", "-n", "plan"],
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--profile", "frontier", *NO_CONDA, "-n", "plan"],
                             cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Using profile frontier" in result.stderr
@@ -95,3 +102,32 @@ def test_job_env_acts_only_inside_slurm_jobs():
     assert login == ["online", "none"]
     assert job == ["1", "/tmp/miopen-42"]
     Path("/tmp/miopen-42").rmdir()
+
+
+def test_eval_is_one_node_job_per_step_with_all_its_tasks(full_workdir, fake_slurm, monkeypatch):
+    """3 steps x 4 tasks: 3 node jobs (8 GCDs, 56 cores, no --mem), each starting the 4 tasks at once."""
+    monkeypatch.delenv("CPT_ACCOUNT", raising=False)
+    tasks = ("MMLU", "ARC-C", "Winogrande", "HellaSwag")
+    touch(full_workdir, *TRAIN_INPUTS[2:], *(f"{FULL_RUN}/eval/prefetch/{task}.json" for task in tasks))
+    for step in (3500, 7000):
+        (full_workdir / f"{FULL_RUN}/eval/models/step-{step:08d}").mkdir(parents=True)
+    targets = [f"{FULL_RUN}/eval/results/step-{step:08d}/{task}.json" for step in (0, 3500, 7000) for task in tasks]
+    dry = snakemake(full_workdir, "-n", "-p", "--profile", "profiles/frontier", *NO_CONDA, "--", *targets).stdout
+    assert dry.count("python -m cpt.evaluate.node --gcds 8 --tasks") == 3, dry[-3000:]
+    snakemake(full_workdir, *PROFILE, "--allowed-rules", "eval_step", "--", *targets, check=False)
+    calls = [flags(call) for call in sbatch_calls(fake_slurm)]
+    assert len(calls) == 3, calls
+    for sbatch in calls:
+        assert " -p batch -t 120 " in sbatch and "--gpus=8" in sbatch and "--cpus-per-task=56" in sbatch, sbatch
+        assert "--mem" not in sbatch and "--ntasks-per-gpu" not in sbatch
+
+
+def test_source_download_is_a_dtn_job_and_the_listing_waits_for_it(full_workdir, fake_slurm, monkeypatch):
+    monkeypatch.delenv("CPT_ACCOUNT", raising=False)
+    listing = f"{FULL_RUN}/data/sources/dclm.txt"
+    dry = snakemake(full_workdir, "-n", "--profile", "profiles/frontier", *NO_CONDA, "--", listing)
+    out = dry.stdout + dry.stderr
+    assert "slurm_cluster=dtn" in out and "input: results/llama31-8b-cpt/data/sources/dclm.download.json" in out
+    snakemake(full_workdir, *PROFILE, "--", f"{FULL_RUN}/data/sources/dclm.download.json", check=False)
+    (sbatch,) = [flags(call) for call in sbatch_calls(fake_slurm)]
+    assert " -p batch --clusters dtn -t 1440 " in sbatch and "--gpus" not in sbatch, sbatch

@@ -14,7 +14,8 @@ SRUN = ("srun --nodes=64 --ntasks=512 --ntasks-per-node=8 --cpus-per-task=7 --gp
 def test_training_segment_asks_extended_64_nodes_24h_with_signal(full_config):
     res = cluster.resources(full_config, "train_segment", tasks=512, environ={"CPT_ACCOUNT": "abc123"})
     assert res == {"slurm_partition": "extended", "runtime": 24 * 60, "nodes": 64, "tasks": 512,
-                   "cpus_per_task": 7, "slurm_extra": "--signal=USR1@600", "slurm_account": "abc123"}
+                   "cpus_per_task": 7, "slurm_extra": "--network=disable_rdzv_get --signal=USR1@600", "constraint": "nvme",
+                   "slurm_account": "abc123"}
 
 
 def test_account_only_from_the_environment(full_config):
@@ -24,12 +25,21 @@ def test_account_only_from_the_environment(full_config):
 def test_grouped_data_jobs_carry_no_node_count(full_config):
     """Snakemake sums a group's resources: a per-job `nodes` would ask for 56 nodes."""
     res = cluster.resources(full_config, "tokenize", environ={})
-    assert res == {"slurm_partition": "batch", "runtime": 120, "mem_mb": 8192}
+    assert res == {"slurm_partition": "batch", "runtime": 120}   # whole nodes: no --mem
 
 
 def test_srun_line_one_task_per_gcd(full_config):
     res = {**cluster.resources(full_config, "train_segment", tasks=512, environ={}), "mpi": "srun"}
-    assert cluster.launcher(full_config, res) == SRUN + " python"
+    config = copy.deepcopy(full_config)
+    config["slurm"]["launch"]["stage_env"] = None
+    assert cluster.launcher(config, res) == SRUN + " python"
+
+
+def test_staged_env_is_copied_to_the_nodes_before_the_ranks_start(full_config):
+    res = {**cluster.resources(full_config, "train_segment", tasks=512, environ={}), "mpi": "srun"}
+    assert cluster.launcher(full_config, res) == (
+        f'bash {cluster.STAGE_SCRIPT} "$PROJWORK/$CPT_ACCOUNT/cpt/cpt-train.tar.gz" "/mnt/bb/$USER/cpt-train"'
+        f' && {SRUN} "/mnt/bb/$USER/cpt-train/bin/python"')
 
 
 def test_without_mpi_resource_the_launcher_is_torchrun(full_config):

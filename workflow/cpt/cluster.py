@@ -12,8 +12,11 @@ from __future__ import annotations
 import math
 import os
 import shlex
+from pathlib import Path
 
 from cpt.settings import ConfigError
+
+STAGE_SCRIPT = Path(__file__).with_name("stage-env.sh")
 
 
 def request(config: dict, rule: str, tasks: int | None = None) -> dict:
@@ -44,10 +47,21 @@ def walltime_limit(partitions: dict, partition: str, nodes: int) -> float:
                       f"(slurm.partitions.{partition}); use fewer nodes or another partition")
 
 
+def partition_policy(config: dict, req: dict) -> dict:
+    """The partitions a request is checked against: its own Slurm cluster's (sbatch -M), else the main one's."""
+    if "cluster" not in req:
+        return config["slurm"]["partitions"]
+    clusters = config["slurm"].get("clusters", {})
+    if req["cluster"] not in clusters:
+        raise ConfigError(f"cluster {req['cluster']!r} is not in slurm.clusters ({', '.join(clusters) or 'none'}); "
+                          "add its partitions' policy there")
+    return clusters[req["cluster"]]["partitions"]
+
+
 def check_policy(config: dict, rule: str, req: dict) -> None:
-    """Raise if the request breaks the queue policy in slurm.partitions, naming the key to change."""
+    """Raise if the request breaks the queue policy in slurm.partitions (or slurm.clusters), naming the key."""
     try:
-        limit = walltime_limit(config["slurm"]["partitions"], req["partition"], req.get("nodes", 1))
+        limit = walltime_limit(partition_policy(config, req), req["partition"], req.get("nodes", 1))
     except ConfigError as e:
         raise ConfigError(f"rule {rule}: {e}") from None
     if req["hours"] > limit:
@@ -61,6 +75,10 @@ def resources(config: dict, rule: str, tasks: int | None = None, environ=os.envi
     req = request(config, rule, tasks)
     check_policy(config, rule, req)
     res = {"slurm_partition": req["partition"], "runtime": round(req["hours"] * 60)}
+    if req.get("constraint"):
+        res["constraint"] = req["constraint"]   # the plugin refuses -C in slurm_extra
+    if "cluster" in req:
+        res["slurm_cluster"] = req["cluster"]   # sbatch --clusters: e.g. OLCF's data-transfer nodes
     if "nodes" in req:
         res["nodes"] = req["nodes"]
     if "mem_gb" in req:
@@ -72,10 +90,13 @@ def resources(config: dict, rule: str, tasks: int | None = None, environ=os.envi
     if tasks is not None:
         res["tasks"] = tasks
         res["cpus_per_task"] = config["slurm"]["launch"]["cpus_per_task"]
+    extra = list(req.get("sbatch", []))
     if "signal_seconds" in req:
         # To the job's steps (the srun'd ranks), not B: the batch shell: the plugin's batch
         # script is `sh` running snakemake, which a batch-shell USR1 would kill.
-        res["slurm_extra"] = f"--signal=USR1@{req['signal_seconds']}"
+        extra.append(f"--signal=USR1@{req['signal_seconds']}")
+    if extra:
+        res["slurm_extra"] = " ".join(extra)
     account = environ.get(config["slurm"]["account_env"])
     if account:
         res["slurm_account"] = account
@@ -94,10 +115,21 @@ def srun_prefix(config: dict, nodes: int, tasks: int) -> str:
     return shlex.join(["srun", *flags, *launch["extra"]])
 
 
+def rank_launch(config: dict, nodes: int, tasks: int, python: str = "python") -> str:
+    """The shell line that starts one rank per GPU running `python`. With slurm.launch.stage_env, the
+    job first copies a packed environment to every node's local storage and the ranks run its python
+    (paths in double quotes: $USER etc. expand in the job)."""
+    srun = srun_prefix(config, nodes, tasks)
+    stage = config["slurm"]["launch"].get("stage_env")
+    if stage:
+        return f'bash {STAGE_SCRIPT} "{stage["pack"]}" "{stage["dest"]}" && {srun} "{stage["dest"]}/bin/python"'
+    return f"{srun} {python}"
+
+
 def launcher(config: dict, resources: dict) -> str:
     """How a multi-rank rule starts `python`: srun when a Slurm profile sets the `mpi`
     resource (the plugin then leaves task launch to the rule), torchrun otherwise."""
     tasks = resources["tasks"]
     if resources.get("mpi"):
-        return f"{srun_prefix(config, resources['nodes'], tasks)} python"
+        return rank_launch(config, resources["nodes"], tasks)
     return f"python -m torch.distributed.run --standalone --nproc-per-node {tasks}"

@@ -1,5 +1,6 @@
 # Data stage: list (or download) sources -> tokenize shards -> mix plan -> mixed shards -> manifest.
 import json
+import os
 
 DATA_DIR = f"{RUN_DIR}/data"
 SOURCES = SETTINGS.sources
@@ -15,11 +16,16 @@ def source_spec(source):
 
 
 def source_files(wildcards):
-    """The source's local files, so changing one reruns that source's jobs only (none yet: download)."""
-    from cpt.data.sources import list_files
+    """The source's local files, so changing one reruns that source's jobs only; a source with files
+    still to fetch (hub, Stack-v2 contents) waits for its download job (kept as input once it ran)."""
+    from cpt.data.sources import list_files, needs_download
 
     spec = SOURCES[wildcards.source]
-    return [f"{spec['local_dir']}/{f}" for f in list_files(spec)]
+    files = [f"{spec['local_dir']}/{f}" for f in list_files(spec)]
+    marker = f"{DATA_DIR}/sources/{wildcards.source}.download.json"
+    if needs_download(spec) or os.path.exists(marker):
+        files.append(marker)
+    return files
 
 
 def tokenized_stats(source):
@@ -30,8 +36,26 @@ def mixed_stats():
     return [f"{DATA_DIR}/mixed/{shard:05d}.arrow.json" for shard in range(SETTINGS.mixed_shards)]
 
 
+rule download_source:
+    """Bulk download of a hub source and the Stack-v2 contents (TBs): a job on the data-transfer nodes
+    under the frontier profile (slurm.resources.download_source), resumable (finished files are kept)."""
+    output:
+        f"{DATA_DIR}/sources/{{source}}.download.json",
+    params:
+        spec=lambda w: source_spec(w.source),
+    log:
+        f"{RUN_DIR}/logs/download_source/{{source}}.log",
+    resources:
+        **rule_resources("download_source"),
+    conda:
+        "../../envs/data.yaml"
+    shell:
+        "{PY} cpt.data.sources --name {wildcards.source} --spec {params.spec:q} --download-only --out {output}"
+        " > {log} 2>&1"
+
+
 rule list_source:
-    """The source's file listing; on the login node it downloads a missing source first."""
+    """The source's file listing (login node, small); the files are there once download_source ran."""
     input:
         source_files,
     output:

@@ -1,5 +1,6 @@
 # Evaluation stage: export each evaluated checkpoint -> lm-eval per (step, task) -> results JSON.
 # Step 0 is the base model dir as is; the datasets are fetched on the login node first.
+import json
 import re
 
 from cpt.evaluate.steps import check_cadence, covering_segment_end, evaluated_steps, model_dir, result_path
@@ -81,30 +82,64 @@ rule eval_export:
         " --out {output} > {log} 2>&1"
 
 
-rule eval_task:
-    """lm-eval on one step's model and one task; a failed task writes a 'failed' record, exit 0."""
-    input:
-        model=eval_model,
-        prefetch=f"{EVAL_DIR}/prefetch/{{task}}.json",
-    output:
-        f"{EVAL_DIR}/results/step-{{step}}/{{task}}.json",
-    wildcard_constraints:
-        step=STEP_PATTERN,
-        task=TASK_PATTERN,
-    params:
-        model_dir=lambda w: model_dir(int(w.step), BASE_DIR, RUN_DIR),
-        spec=lambda w: EVAL_TASKS[w.task],
-        limit="" if EVAL["limit"] is None else f"--limit {EVAL['limit']}",
-        include=INCLUDE_ARGS,
-    log:
-        f"{RUN_DIR}/logs/eval/step-{{step}}/{{task}}.log",
-    threads: 1
-    resources:
-        **rule_resources("eval_task"),
-    conda:
-        "../../envs/eval.yaml"
-    shell:
-        "{PY} cpt.evaluate.run --model-dir {params.model_dir} --step $((10#{wildcards.step}))"
-        " --name {wildcards.task} --task {params.spec[task]} --num-fewshot {params.spec[num_fewshot]}"
-        " --metric {params.spec[metric]} --batch-size {EVAL[batch_size]} --dtype {EVAL[dtype]}"
-        " --device {EVAL[device]} {params.limit} {params.include} --out {output} > {log} 2>&1"
+if EVAL["node_jobs"]:
+
+    rule eval_step:
+        """A step's tasks in one node job, each on its own GCD at the same time (Frontier charges
+        whole nodes); per-task logs as eval_task's. A failed task writes a 'failed' record, exit 0."""
+        input:
+            model=eval_model,
+            prefetch=[f"{EVAL_DIR}/prefetch/{name}.json" for name in EVAL_TASKS],
+        output:
+            [f"{EVAL_DIR}/results/step-{{step}}/{name}.json" for name in EVAL_TASKS],
+        wildcard_constraints:
+            step=STEP_PATTERN,
+        params:
+            model_dir=lambda w: model_dir(int(w.step), BASE_DIR, RUN_DIR),
+            gcds=cluster.request(config, "eval_step").get("gpus", 1),
+            tasks=lambda w: json.dumps([{**spec, "out": str(result_path(RUN_DIR, int(w.step), name)),
+                                         "log": f"{RUN_DIR}/logs/eval/step-{w.step}/{name}.log"}
+                                        for name, spec in EVAL_TASKS.items()]),
+            limit="" if EVAL["limit"] is None else f"--limit {EVAL['limit']}",
+            include=INCLUDE_ARGS,
+        log:
+            f"{RUN_DIR}/logs/eval/step-{{step}}/node.log",
+        threads: 1
+        resources:
+            **rule_resources("eval_step"),
+        conda:
+            "../../envs/eval.yaml"
+        shell:
+            "{PY} cpt.evaluate.node --gcds {params.gcds} --tasks {params.tasks:q} --"
+            " --model-dir {params.model_dir} --step $((10#{wildcards.step})) --batch-size {EVAL[batch_size]}"
+            " --dtype {EVAL[dtype]} --device {EVAL[device]} {params.limit} {params.include} > {log} 2>&1"
+
+else:
+
+    rule eval_task:
+        """lm-eval on one step's model and one task; a failed task writes a 'failed' record, exit 0."""
+        input:
+            model=eval_model,
+            prefetch=f"{EVAL_DIR}/prefetch/{{task}}.json",
+        output:
+            f"{EVAL_DIR}/results/step-{{step}}/{{task}}.json",
+        wildcard_constraints:
+            step=STEP_PATTERN,
+            task=TASK_PATTERN,
+        params:
+            model_dir=lambda w: model_dir(int(w.step), BASE_DIR, RUN_DIR),
+            spec=lambda w: EVAL_TASKS[w.task],
+            limit="" if EVAL["limit"] is None else f"--limit {EVAL['limit']}",
+            include=INCLUDE_ARGS,
+        log:
+            f"{RUN_DIR}/logs/eval/step-{{step}}/{{task}}.log",
+        threads: 1
+        resources:
+            **rule_resources("eval_task"),
+        conda:
+            "../../envs/eval.yaml"
+        shell:
+            "{PY} cpt.evaluate.run --model-dir {params.model_dir} --step $((10#{wildcards.step}))"
+            " --name {wildcards.task} --task {params.spec[task]} --num-fewshot {params.spec[num_fewshot]}"
+            " --metric {params.spec[metric]} --batch-size {EVAL[batch_size]} --dtype {EVAL[dtype]}"
+            " --device {EVAL[device]} {params.limit} {params.include} --out {output} > {log} 2>&1"

@@ -20,7 +20,7 @@ from datatrove.io import get_shard_from_paths_file
 from datatrove.pipeline.readers import JsonlReader, ParquetReader
 
 from cpt.atomic import atomic_path, write_json
-from cpt.data.stack_v2 import fetch_contents
+from cpt.data.stack_v2 import fetch_contents, unfetched
 from cpt.hub import download, snapshot_arguments
 
 log = logging.getLogger("cpt")
@@ -41,6 +41,13 @@ def list_files(source: dict) -> list[str]:
     """The source's files relative to local_dir, sorted so every job shards them alike."""
     root = Path(source["local_dir"])
     return sorted(str(p.relative_to(root)) for p in root.glob(source["glob"]) if p.is_file())
+
+
+def needs_download(source: dict) -> bool:
+    """Whether the source still has files to fetch: hub files absent, or Stack-v2 contents unfetched."""
+    if source.get("hub") and not list_files(source):
+        return True
+    return bool(source.get("content_fetch")) and bool(unfetched(source))
 
 
 def ensure_files(name: str, source: dict, snapshot: Callable[..., object] | None = None) -> list[str]:
@@ -207,10 +214,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", required=True)
     parser.add_argument("--spec", required=True, help="the source's config entry as JSON")
     parser.add_argument("--out", required=True, help="listing to write (one path per line, relative to local_dir)")
+    parser.add_argument("--download-only", action="store_true",
+                        help="only download (a data-transfer-node job); --out gets a small record, not the listing")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     files = ensure_files(args.name, json.loads(args.spec))
-    write_listing(args.out, json.loads(args.spec)["local_dir"], files)
+    if args.download_only:
+        write_json(args.out, {"source": args.name, "files": len(files)})
+    else:
+        write_listing(args.out, json.loads(args.spec)["local_dir"], files)
     log.info("source %s: %d files", args.name, len(files))
 
 

@@ -102,6 +102,18 @@ def fetch_file(ids_path: Path, out: Path, get_blob: Callable[[str], bytes | None
     return {"blobs": len(blob_ids), "missing": missing}
 
 
+def contents_path(root: Path, ids_path: Path) -> Path:
+    """Where the fetched contents of one smol-ids file go (its presence means: done)."""
+    return root / "contents" / ids_path.relative_to(root).with_suffix(".jsonl.gz")
+
+
+def unfetched(source: dict) -> list[Path]:
+    """The smol-ids files whose contents are not fetched yet."""
+    root = Path(source["local_dir"])
+    ids_files = sorted(root.glob(source["content_fetch"]["ids_glob"]))
+    return [p for p in ids_files if not contents_path(root, p).exists()]
+
+
 def fetch_contents(name: str, source: dict, get_blob: Callable[[str], bytes | None] | None = None) -> None:
     """Every smol-ids file of the source without a finished output gets fetched."""
     spec = source["content_fetch"]
@@ -116,10 +128,8 @@ def fetch_contents(name: str, source: dict, get_blob: Callable[[str], bytes | No
             return
         raise FileNotFoundError(f"source {name}: no smol-ids file matches data.sources.{name}.content_fetch.ids_glob="
                                 f"{spec['ids_glob']!r} under {root}; download them first (data.sources.{name}.hub)")
-    for ids_path in ids_files:
-        out = root / "contents" / ids_path.relative_to(root).with_suffix(".jsonl.gz")
-        if out.exists():
-            continue  # resumable: finished outputs are complete (written atomically)
+    for ids_path in unfetched(source):  # resumable: finished outputs are complete (written atomically)
+        out = contents_path(root, ids_path)
         counts = fetch_file(ids_path, out, get_blob, spec["workers"], spec["documents"])
         log.info("source %s: %s -> %s (%d blobs, %d missing)", name, ids_path, out, counts["blobs"],
                  counts["missing"])

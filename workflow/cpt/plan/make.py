@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cpt.plan.evaluation import evaluation
 from cpt.plan.jobs import check_jobs, download_warnings, plan_jobs
 from cpt.plan.memory import largest_micro_batch, memory_per_gcd, model_shape, param_counts, usable_gb
 from cpt.plan.schedule import schedule, seconds_per_step
@@ -30,6 +31,7 @@ def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | Non
         "sources": mix_usage(weights, sizes, total, config["data"]["mix"]["weighting"]), "sources_from": sizes_from,
         "seconds_per_step": step_s, "seconds_per_step_from": step_s_from, "queue_wait_hours": wait,
         "schedule": schedule(config, step_s, wait),
+        "evaluation": evaluation(config),
         "params": param_counts(shape)["total"], "model_from": shape_from,
         "memory_gb": memory_per_gcd(config, shape), "gcd_memory_gb": config["slurm"]["node"]["gcd_memory_gb"],
         "memory_usable_gb": usable_gb(config),
@@ -96,6 +98,12 @@ def warnings(plan: dict, config: dict) -> list[str]:
                      f"the time-limit signal and continue in another job ({s['jobs'] - s['segments']} continuation "
                      f"jobs, each with its queue wait, counted in the schedule): lower train.steps_per_segment")
     found += download_warnings(plan["jobs"]["download"], config) + storage_warnings(plan["storage"], config)
+    purge = config["slurm"]["planner"]["purge_days"]
+    if s["calendar_days"] > purge:
+        found.append(f"the run takes {s['calendar_days']:.0f} days, longer than the {purge:g}-day scratch purge "
+                     "(slurm.planner.purge_days): outputs written early and not read again (raw sources, tokenized "
+                     "shards, kept checkpoints after their eval, eval results) will be deleted before it ends; "
+                     "archive them to Kronos as the README's 'Where data lives' table says")
     return found
 
 
@@ -109,7 +117,7 @@ def _tokens(n: float) -> str:
 
 def render(plan: dict) -> str:
     """The plan as a short text report."""
-    s = plan["schedule"]
+    s, e = plan["schedule"], plan["evaluation"]
     lines = [
         f"tokens per step   {plan['tokens_per_step']:,}",
         f"total             {plan['steps']:,} steps = {_tokens(plan['total_tokens'])} tokens",
@@ -125,6 +133,8 @@ def render(plan: dict) -> str:
         f"segments          {s['segments']}",
         f"node-hours        {s['node_hours']:,.0f}   GCD-hours {s['gcd_hours']:,.0f}",
         f"calendar          {s['calendar_days']:,.1f} days with {plan['queue_wait_hours']:g} h queue wait per segment",
+        (f"evaluation        {e['runs']} lm-eval runs, {e['runs_per_node_job']} at once per node: {e['node_jobs']} "
+         f"node jobs, {e['node_hours']:,.0f} node-hours ({e['unpacked_node_hours']:,.0f} at one node per run)"),
         f"memory per GCD    ({plan['params'] / 1e9:.2f}B params, shape from {plan['model_from']})",
     ]
     lines += [f"  {k:<52} {v:7.2f} GB" for k, v in plan["memory_gb"].items() if k != "total"]

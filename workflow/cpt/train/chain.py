@@ -74,6 +74,8 @@ def sbatch_command(config: dict, train: Path, after: str | None = None) -> list[
             f"--output={train.resolve()}/jobs/%j.log", f"--chdir={os.getcwd()}"]
     if res.get("mem_mb"):
         args.append(f"--mem={res['mem_mb']}")
+    if res.get("constraint"):
+        args.append(f"--constraint={res['constraint']}")
     if "slurm_account" in res:
         args.append(f"--account={res['slurm_account']}")
     args += shlex.split(res.get("slurm_extra", ""))  # --signal=USR1@<s>: to the ranks (see cpt.cluster)
@@ -84,11 +86,12 @@ def sbatch_command(config: dict, train: Path, after: str | None = None) -> list[
 
 
 def srun_command(config: dict, until_step: int) -> list[str]:
-    """The trainer's ranks inside a chain job's allocation: one task per GPU (cpt.cluster.srun_prefix)."""
+    """The trainer's ranks inside a chain job's allocation: one task per GPU, from the node-local
+    staged environment when slurm.launch.stage_env is set (cpt.cluster.rank_launch)."""
     tasks = world_size(config)
     nodes = math.ceil(tasks / config["slurm"]["launch"]["tasks_per_node"])
-    return [*shlex.split(cluster.srun_prefix(config, nodes, tasks)), sys.executable,
-            *trainer_args(config, until_step)]
+    launch = cluster.rank_launch(config, nodes, tasks, python=shlex.quote(sys.executable))
+    return ["bash", "-c", f"{launch} {shlex.join(trainer_args(config, until_step))}"]
 
 
 def submit(config: dict, train: Path, after: str | None = None) -> str:

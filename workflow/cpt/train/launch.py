@@ -15,6 +15,8 @@ import torch
 import torch.distributed as dist
 from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
 
+from cpt.train import comm_check
+
 MESH_DIMS = ("dp_replicate", "dp_shard", "tp")
 
 
@@ -69,6 +71,7 @@ def init_distributed(ranks: Ranks) -> torch.device:
     else:
         device = torch.device("cpu")
         dist.init_process_group("gloo")
+    comm_check.check()   # stop here, not hours later, if collectives between nodes would use TCP
     return device
 
 
