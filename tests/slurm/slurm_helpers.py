@@ -1,5 +1,6 @@
 """Helpers of the Slurm tests: fake Slurm clients and the files a submission leaves."""
 
+import json
 from pathlib import Path
 
 FULL_RUN = "results/llama31-8b-cpt"
@@ -22,6 +23,13 @@ def sbatch_calls(log: Path) -> list[list[str]]:
 
 
 def touch(work: Path, *paths: str) -> None:
+    """Upstream outputs as empty files; a model config.json gets the reference shape, which the
+    controller's config checks read once it exists."""
     for path in paths:
         (work / path).parent.mkdir(parents=True, exist_ok=True)
         (work / path).touch()
+        if path.endswith("/config.json"):
+            import yaml
+
+            config = yaml.safe_load((work / "config.yaml").read_text())
+            (work / path).write_text(json.dumps(config["slurm"]["planner"]["model"]))

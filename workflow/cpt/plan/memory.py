@@ -36,7 +36,11 @@ def model_shape(config: dict) -> tuple[dict, str]:
     """The base model's HF config.json when downloaded, else slurm.planner.model."""
     path = Path(config["model"]["base_dir"]) / "config.json"
     if path.exists():
-        return json.loads(path.read_text()), str(path)
+        try:
+            return json.loads(path.read_text()), str(path)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{path} is not valid JSON ({err}): an interrupted download? Remove it and run "
+                              "`snakemake download_model` again") from None
     if not config["slurm"]["planner"].get("model"):
         raise ConfigError(f"{path} does not exist and slurm.planner.model is not set; "
                           f"download the model (snakemake download_model) or give its shape there")
