@@ -206,3 +206,19 @@ def test_a_one_core_job_runs_no_node_sized_pools(tmp_path, model_dir):
     assert capped < uncapped, (capped, uncapped)
     assert DocumentShard(tmp_path / "a.arrow").document(0).tolist() == DocumentShard(
         tmp_path / "b.arrow").document(0).tolist()
+
+
+def test_parquet_rows_not_utf8_or_empty_are_counted_skips(tmp_path, model_dir):
+    """One bad row costs that row, not the file: skipped, counted in the stats, logged."""
+    root = tmp_path / "src"
+    root.mkdir()
+    text = pa.array([b"good text", b"", b"bad \xff\xfe bytes", b"more text"], pa.binary()).view(pa.string())
+    pq.write_table(pa.table({"text": text}), root / "part0.parquet")
+    source = {"local_dir": str(root), "glob": "*.parquet", "format": "parquet", "text_field": "text",
+              "id_field": None, "encoding_errors": "skip", "weight": 1.0}
+    out, stats = run(tmp_path, source, model_dir)
+    assert stats["rows"] == 2 and stats["skipped_documents"] == 2
+    assert len(DocumentShard(out)) == 2
+    source["encoding_errors"] = "strict"
+    with pytest.raises(SourceError, match=r"part0\.parquet row 2 field 'text': bytes that are not UTF-8"):
+        run(tmp_path, source, model_dir)
