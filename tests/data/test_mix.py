@@ -7,6 +7,7 @@ import pytest
 
 from data_helpers import read_json, write_tokenized
 from cpt.data.formats import ManifestError, PackedShard, manifest_shard_paths, verify_manifest
+from cpt.atomic import write_json
 from cpt.data.mix import MixError, make_manifest, make_plan, mix_shard
 
 EOS = 1
@@ -139,3 +140,37 @@ def test_manifest_is_checked_against_the_model(tmp_path):
         verify_manifest(path, seq_len=16, tokenizer_sha256="t" * 64)
     with pytest.raises(ManifestError, match=r"field 'tokenizer_sha256'.*another model"):
         verify_manifest(path, seq_len=8, tokenizer_sha256="u" * 64)
+
+
+def test_heavy_tailed_lengths_still_fill_every_shard_exactly(tmp_path):
+    """One 200k-token document among short ones inflates the mean length, so each shard's
+    planned documents fall short; the shards read on along their streams and hold their rows."""
+    rng = np.random.default_rng(0)
+    docs = [np.append(rng.integers(10, 1000, int(rng.integers(20, 200))), EOS) for _ in range(400)]
+    docs[17] = np.append(rng.integers(10, 1000, 200_000), EOS)
+    sources = {"web": [str(write_tokenized(tmp_path / "tok", "web", docs))]}
+    manifest, path = run_mix(tmp_path, sources, {"web": 1.0}, seq_len=127, shard_rows=(40, 40, 40, 40))
+    assert [s["rows"] for s in manifest["shards"]] == [40, 40, 40, 40]
+    assert manifest["rows"] == 160 and manifest["tokens"] == 160 * 128
+    shard_stats = [read_json(path.parent / "mixed" / f"{i:05d}.arrow.json") for i in range(4)]
+    assert any(s["top_up_rounds"] > 0 for s in shard_stats)
+    for i in range(4):  # every row is tokens of the source's documents, nothing padded
+        packed = PackedShard(path.parent / "mixed" / f"{i:05d}.arrow")
+        assert len(packed) == 40 and packed.rows(0, 40).min() >= EOS
+
+
+def test_a_short_mix_is_an_error_unless_max_tokens_asked_for_it(tmp_path):
+    sources = synthetic_sources(tmp_path, {"a": (50, 5)})
+    plan = make_plan(sources, {"a": 1.0}, seed=0, weighting="rows", seq_len=8, shard_rows=[10], rows_needed=10,
+                     tokenizer_sha256="t" * 64)
+    stats = mix_shard(plan, 0, str(tmp_path / "m" / "00000.arrow"))
+    assert stats["rows"] == 10
+    stats["rows"] = 6  # a shard that came out short
+    write_json(tmp_path / "m" / "00000.arrow.json", stats)
+    with pytest.raises(MixError, match=r"hold 6 rows but training needs 10.*rerun the mix_shard jobs"):
+        make_manifest(plan, [str(tmp_path / "m" / "00000.arrow.json")], str(tmp_path / "m" / "manifest.json"))
+    plan["rows_needed"] = 20  # data.mix.max_tokens capped the mix below what training needs: a warning
+    stats["rows"] = 10
+    write_json(tmp_path / "m" / "00000.arrow.json", stats)
+    assert make_manifest(plan, [str(tmp_path / "m" / "00000.arrow.json")],
+                         str(tmp_path / "m" / "manifest.json"))["rows"] == 10

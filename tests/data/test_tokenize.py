@@ -1,6 +1,10 @@
 """Tokenize one shard: reader -> tokenizer -> Arrow, and every bad input it must refuse."""
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -170,3 +174,51 @@ def test_download_arguments_of_the_reference_sources():
     assert args["fineweb_edu"]["allow_patterns"] == ["data/fwe3/**"]
     assert args["finemath"]["repo_id"] == "HuggingFaceTB/finemath"
     assert args["stack_v2"]["repo_id"] == "bigcode/the-stack-v2-train-smol-ids"
+
+
+def peak_threads(command: list[str], env: dict) -> int:
+    """The largest Threads count /proc shows for a running process, sampled every 10 ms."""
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = 0
+    while process.poll() is None:
+        try:
+            status = Path(f"/proc/{process.pid}/status").read_text()
+            peak = max(peak, int(status.split("Threads:")[1].split()[0]))
+        except (FileNotFoundError, IndexError, ProcessLookupError):
+            pass
+        time.sleep(0.01)
+    assert process.returncode == 0
+    return peak
+
+
+def test_a_one_core_job_runs_no_node_sized_pools(tmp_path, model_dir):
+    """The job's thread count, read from /proc while it runs: with its pools capped to its one
+    core it runs fewer threads than the same job with the pools left at their defaults."""
+    source = make_source(tmp_path, "parquet", [{"text": f"word{i} " * 200} for i in range(2000)])
+    listing = tmp_path / "listing.txt"
+    write_listing(listing, source["local_dir"], ensure_files("s", source))
+    args = ["--name", "s", "--spec", json.dumps(source), "--paths-file", str(listing), "--shard", "0", "--shards",
+            "1", "--model-dir", str(model_dir), "--seq-len", "64", "--threads", "1", "--out"]
+    env = {k: v for k, v in os.environ.items() if k not in ("RAYON_NUM_THREADS", "TOKENIZERS_PARALLELISM")}
+    capped = peak_threads([sys.executable, "-m", "cpt.data.tokenize", *args, str(tmp_path / "a.arrow")], env)
+    uncapped = peak_threads([sys.executable, "-c", "import sys, cpt.data.tokenize as t; t.cap_threads = "
+                             "lambda n: None; t.main(sys.argv[1:])", *args, str(tmp_path / "b.arrow")], env)
+    assert capped < uncapped, (capped, uncapped)
+    assert DocumentShard(tmp_path / "a.arrow").document(0).tolist() == DocumentShard(
+        tmp_path / "b.arrow").document(0).tolist()
+
+
+def test_parquet_rows_not_utf8_or_empty_are_counted_skips(tmp_path, model_dir):
+    """One bad row costs that row, not the file: skipped, counted in the stats, logged."""
+    root = tmp_path / "src"
+    root.mkdir()
+    text = pa.array([b"good text", b"", b"bad \xff\xfe bytes", b"more text"], pa.binary()).view(pa.string())
+    pq.write_table(pa.table({"text": text}), root / "part0.parquet")
+    source = {"local_dir": str(root), "glob": "*.parquet", "format": "parquet", "text_field": "text",
+              "id_field": None, "encoding_errors": "skip", "weight": 1.0}
+    out, stats = run(tmp_path, source, model_dir)
+    assert stats["rows"] == 2 and stats["skipped_documents"] == 2
+    assert len(DocumentShard(out)) == 2
+    source["encoding_errors"] = "strict"
+    with pytest.raises(SourceError, match=r"part0\.parquet row 2 field 'text': bytes that are not UTF-8"):
+        run(tmp_path, source, model_dir)

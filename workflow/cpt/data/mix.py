@@ -14,8 +14,9 @@ Three steps, each a Snakemake rule:
 Documents are drawn by rows (each document picks source s with probability w_s,
 as the seed did) or by tokens (probability proportional to w_s / mean length,
 so that token shares approach the weights). A mixed shard takes the number of
-documents expected to fill its target rows, so its exact row count varies
-slightly; the tail that does not fill a whole row is dropped and counted.
+documents expected to fill its target rows; when heavy-tailed lengths leave it short, it
+reads on along the same source streams until it fills them (see `_fill`), so every shard
+holds exactly its target rows; the tail beyond them is dropped and counted.
 """
 
 from __future__ import annotations
@@ -137,19 +138,18 @@ def mix_shard(plan: dict, index: int, out: str) -> dict:
     names = sorted(n for n, count in shard["documents"].items() if count)
     labels = np.concatenate([np.full(shard["documents"][n], i, np.int64) for i, n in enumerate(names)])
     labels = np.random.default_rng([seed, index, 1]).permutation(labels)
-    documents: list[np.ndarray] = [None] * len(labels)
-    for i, name in enumerate(names):
-        count, start = shard["documents"][name], shard["start"][name]
-        stream = SourceStream(name, source_index(name), seed, plan["sources"][name])
-        taken = stream.documents_at(np.arange(start, start + count, dtype=np.uint64))
-        for slot, tokens in zip(np.flatnonzero(labels == i), taken):
-            documents[slot] = tokens
+    streams = [SourceStream(name, source_index(name), seed, plan["sources"][name]) for name in names]
+    documents, top_up_rounds = _fill(shard, names, labels, streams, shard["target_rows"] * row_tokens)
+    labels = np.resize(labels, len(documents))  # each top-up round repeats the shard's source order
     lengths = np.fromiter((len(d) for d in documents), np.int64, len(documents))
-    rows = int(lengths.sum()) // row_tokens
+    rows = shard["target_rows"]
     kept_tokens = rows * row_tokens
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
     stats = {"index": index, "rows": rows, "tokens": kept_tokens, "dropped_tokens": int(lengths.sum()) - kept_tokens,
-             "sources": {}}
+             "top_up_rounds": top_up_rounds, "sources": {}}
+    if top_up_rounds:
+        log.info("mix shard %d: its planned documents fell short of %d rows (heavy-tailed lengths); topped up "
+                 "with %d more round(s) of its sources' streams", index, rows, top_up_rounds)
     for i, name in enumerate(names):
         mine = labels == i
         stats["sources"][name] = {
@@ -161,6 +161,35 @@ def mix_shard(plan: dict, index: int, out: str) -> dict:
     stats["bytes"] = Path(out).stat().st_size
     write_json(f"{out}.json", stats)
     return stats
+
+
+def _fill(shard: dict, names: list[str], labels: np.ndarray, streams: list[SourceStream],
+          tokens: int) -> tuple[list[np.ndarray], int]:
+    """The shard's planned documents in `labels` order, then, while they hold fewer than `tokens`,
+    further rounds of the same size read on along each source's stream (the same permutation,
+    so the top-up is fixed by the plan), the last round cut at the first document that fills it.
+    Returns the documents and the number of top-up rounds."""
+    documents: list[np.ndarray] = []
+    total, rounds = 0, 0
+    while True:
+        batch: list[np.ndarray] = [None] * len(labels)
+        for i, (name, stream) in enumerate(zip(names, streams)):
+            count = shard["documents"][name]
+            start = shard["start"][name] + rounds * count
+            taken = stream.documents_at(np.arange(start, start + count, dtype=np.uint64))
+            for slot, doc in zip(np.flatnonzero(labels == i), taken):
+                batch[slot] = doc
+        if rounds == 0:
+            documents, total = batch, sum(len(d) for d in batch)
+        else:
+            for doc in batch:
+                documents.append(doc)
+                total += len(doc)
+                if total >= tokens:
+                    break
+        if total >= tokens:
+            return documents, rounds
+        rounds += 1
 
 
 def _write_packed(out: str, documents: list[np.ndarray], rows: int, row_tokens: int, what: str) -> None:
@@ -219,9 +248,14 @@ def make_manifest(plan: dict, shard_stats_paths: list[str], manifest_path: str) 
             "epochs": available["epochs"],
             "epochs_started": math.ceil(available["epochs"]),
         }
+    planned = sum(s["target_rows"] for s in plan["shards"])
+    if rows < min(plan["rows_needed"], planned):
+        raise MixError(f"{manifest_path}: the mixed shards hold {rows} rows but training needs "
+                       f"{plan['rows_needed']} and the plan asked for {planned}; a mixed shard came out short: "
+                       f"rerun the mix_shard jobs (snakemake --forcerun mix_shard)")
     if rows < plan["rows_needed"]:
-        log.warning("the mix holds %d rows but training needs %d; the trainer will reread it "
-                    "(raise data.mix.margin or data.mix.max_tokens to avoid repeats)", rows, plan["rows_needed"])
+        log.warning("the mix holds %d rows but training needs %d, as data.mix.max_tokens asked; the trainer "
+                    "will reread it", rows, plan["rows_needed"])
     manifest = {
         "format": MANIFEST_FORMAT, "seed": plan["seed"], "weighting": plan["weighting"], "weights": plan["weights"],
         "seq_len": plan["seq_len"], "tokenizer_sha256": plan["tokenizer_sha256"],

@@ -14,6 +14,7 @@ import logging
 from pathlib import Path
 from typing import Callable, Iterator
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from datatrove.data import Document
 from datatrove.io import get_shard_from_paths_file
@@ -79,7 +80,7 @@ def _field_adapter(name: str, source: dict):
         if isinstance(text, bytes):
             text = _decode(text, source["encoding_errors"], f"{path} row {id_in_file} field {field!r}", name)
         doc_id = data.get(id_field) if id_field else None
-        return {"text": text, "id": str(doc_id) if doc_id is not None else f"{path}:{id_in_file}"}
+        return {"text": text or "", "id": str(doc_id) if doc_id is not None else f"{path}:{id_in_file}"}
 
     return adapt
 
@@ -105,12 +106,17 @@ ADAPTERS = {"stack_v2_repo": _stack_v2_repo_adapter}
 ADAPTER_FIELDS = {"stack_v2_repo": "files"}
 
 
-def _decode(raw: bytes, errors: str, where: str, name: str) -> str:
+def _decode(raw: bytes, errors: str, where: str, name: str) -> str | None:
+    """The text of `raw`; None (the document is skipped, and the stage counts it) when it is not
+    UTF-8 and the source says encoding_errors: skip."""
     try:
-        return raw.decode("utf-8", errors=errors)
+        return raw.decode("utf-8", errors="strict" if errors == "skip" else errors)
     except UnicodeDecodeError as err:
+        if errors == "skip":
+            log.warning("%s: bytes that are not UTF-8 (%s); document skipped", where, err)
+            return None
         raise SourceError(f"{where}: bytes that are not UTF-8 ({err}); clean the file or set "
-                          f"data.sources.{name}.encoding_errors: replace") from err
+                          f"data.sources.{name}.encoding_errors: replace (or skip)") from err
 
 
 # --- strict readers ------------------------------------------------------------------
@@ -129,7 +135,7 @@ class StrictJsonlReader(JsonlReader):
             for line_number, raw in enumerate(f):
                 where = f"{self.data_folder.path}/{filepath} line {line_number + 1}"
                 text = _decode(raw, self.encoding_errors, where, self.source_name)
-                if not text.strip():
+                if text is None or not text.strip():
                     continue
                 try:
                     row = orjson.loads(text)
@@ -141,6 +147,27 @@ class StrictJsonlReader(JsonlReader):
                     yield document
 
 
+class BytesParquetReader(ParquetReader):
+    """datatrove's ParquetReader, except that the text column arrives as bytes, so one row that
+    is not UTF-8 is decoded (or skipped) by the adapter instead of failing its whole batch."""
+
+    def __init__(self, *args, bytes_field: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.bytes_field = bytes_field
+
+    def read_file(self, filepath: str) -> Iterator[Document]:
+        with self.data_folder.open(filepath, "rb") as f, pq.ParquetFile(f) as parquet:
+            row = 0
+            for batch in parquet.iter_batches(batch_size=self.batch_size):
+                as_bytes = pa.schema([field.with_type(pa.binary()) if field.name == self.bytes_field and
+                                      pa.types.is_string(field.type) else field for field in batch.schema])
+                for data in batch.cast(as_bytes).to_pylist():
+                    document = self.get_document_from_dict(data, filepath, row)
+                    row += 1
+                    if document:
+                        yield document
+
+
 def make_reader(name: str, source: dict):
     """The datatrove reader of a source (parquet or strict jsonl, with the source's adapter)."""
     adapter_name = source.get("adapter")
@@ -149,7 +176,8 @@ def make_reader(name: str, source: dict):
         return StrictJsonlReader(source["local_dir"], adapter=adapter, source_name=name,
                                  encoding_errors=source["encoding_errors"])
     # read_metadata: the adapter picks its own columns (the id field is optional)
-    return ParquetReader(source["local_dir"], adapter=adapter, read_metadata=True)
+    return BytesParquetReader(source["local_dir"], adapter=adapter, read_metadata=True,
+                              bytes_field=None if adapter_name else source["text_field"])
 
 
 def shard_files(paths_file: str, rank: int, world_size: int) -> list[str]:

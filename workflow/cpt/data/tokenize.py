@@ -146,7 +146,11 @@ def tokenize_shard(name: str, source: dict, paths_file: str, shard: int, shards:
     stats["tokenizer_sha256"] = encoder.tokenizer_sha256
     stats["tokenizer_path"] = "tiktoken" if encoder.fast else "tokenizers"
     stats["reference_documents"] = encoder.reference_documents  # encoded by tokenizers
-    stats["seconds"] = round(time.perf_counter() - start, 3)  # read + encode + write, after the tokenizer loaded
+    stats["seconds"] = round(time.perf_counter() - start, 3)
+    if progress.total is not None and progress.total > stats["rows"]:  # parquet: rows known up front
+        stats["skipped_documents"] = progress.total - stats["rows"]
+        log.warning("skipped %d of %d documents: empty text, or not UTF-8 under encoding_errors: skip",
+                    stats["skipped_documents"], progress.total)  # read + encode + write, after the tokenizer loaded
     stats["bos_id"], stats["eos_id"] = encoder.bos_id, encoder.eos_id
     progress.finish()
     write_json(f"{out}.json", stats)
