@@ -190,9 +190,9 @@ def test_jobs_of_the_reference_plan_by_hand(config):
     jobs, params = p["jobs"], p["params"]
     assert set(jobs) >= {"download", "tokenize", "mix_plan", "mix_shard", "train_segment", "eval_export", "eval_task"}
     dclm = jobs["tokenize"]["by_source"]["dclm"]
-    assert dclm["hours"] == pytest.approx(3.348942e12 / 3500 / 2e5 / 3600)              # 1.33 h of a 2 h job
-    assert dclm["min_shards"] == 3489                    # ceil(3.349e12 / (2e5 tokens/s x 7,200 s / 1.5))
-    assert jobs["tokenize"]["count"] == 3500 + 1400 + 256 + 176 + 528 + 40
+    assert dclm["hours"] == pytest.approx(3.348942e12 / 704 / 1e6 / 3600)               # 1.32 h of a 2 h job
+    assert dclm["min_shards"] == 698                     # ceil(3.349e12 / (1e6 tokens/s x 7,200 s / 1.5))
+    assert jobs["tokenize"]["count"] == 704 + 280 + 56 + 40 + 112 + 8
     assert jobs["mix_shard"]["count"] == 648             # ceil(500,000 x 1,344 x 1.01 / 1,048,576)
     assert jobs["mix_shard"]["hours_estimated"] == pytest.approx(1_048_576 / 500 / 3600)
     assert jobs["eval_export"]["count"] == 143 and jobs["eval_task"]["count"] == 144 * 4
@@ -210,9 +210,9 @@ def test_jobs_of_the_reference_plan_by_hand(config):
 
 def test_too_few_shards_is_an_error_naming_the_minimum(config):
     config = copy.deepcopy(config)
-    config["data"]["sources"]["dclm"]["shards"] = 512     # ~6.5B tokens a shard: 9 h at 200k tokens/s
-    with pytest.raises(ConfigError, match=r"rule tokenize: estimated 9.08 h x safety 1.5 exceeds the 2 h requested"
-                                          r".*data.sources.dclm.shards=512 -> at least 3489"):
+    config["data"]["sources"]["dclm"]["shards"] = 512     # ~6.5B tokens a shard: 1.8 h at 1M tokens/s
+    with pytest.raises(ConfigError, match=r"rule tokenize: estimated 1.82 h x safety 1.5 exceeds the 2 h requested"
+                                          r".*data.sources.dclm.shards=512 -> at least 698"):
         plan.make_plan(config)
 
 
@@ -269,14 +269,14 @@ def _log_finished(path: Path, what: str, done: int, **counters: int) -> None:
 
 
 def test_measured_rates_replace_config(config, tmp_path):
-    for shard, tokens in enumerate([4_000_000, 6_000_000, 5_000_000]):        # 400k, 600k, 500k tokens/s
+    for shard, tokens in enumerate([12_000_000, 18_000_000, 15_000_000]):     # 1.2M, 1.8M, 1.5M tokens/s
         _log_finished(tmp_path / "logs" / "tokenize" / "dclm" / f"{shard:05d}.log", "tokenize dclm", 100,
                       tokens=tokens)
     result = tmp_path / "eval" / "results" / "step-00003500" / "MMLU.json"
     result.parent.mkdir(parents=True)
     result.write_text(json.dumps({"status": "ok", "limit": None, "elapsed_s": 300 + 1404.2}))
     jobs = plan.make_plan(config, run_dir=tmp_path)["jobs"]
-    assert jobs["tokenize"]["rate"]["value"] == pytest.approx(500_000, rel=0.01)
+    assert jobs["tokenize"]["rate"]["value"] == pytest.approx(1_500_000, rel=0.01)
     assert jobs["tokenize"]["rate"]["from"].startswith("measured (3 logs")
     mmlu = jobs["eval_task"]["by_task"]["MMLU"]["rate"]
     assert mmlu["value"] == pytest.approx(14_042 / 1404.2) and mmlu["from"].startswith("measured")

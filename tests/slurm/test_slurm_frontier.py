@@ -56,19 +56,19 @@ def test_training_segment_srun_line(full_config):
     assert "--until-step 3500" in command[2]
 
 
-def test_tokenize_jobs_share_whole_node_allocations(full_workdir, fake_slurm, monkeypatch):
+def test_tokenize_jobs_are_one_core_jobs_never_grouped(full_workdir, fake_slurm, monkeypatch):
+    """Plugin 2.8.0 runs a group's members one after another (--jobs 1 inside), so a group of 56
+    one-core jobs would overrun its walltime: each tokenize job is its own submission."""
     monkeypatch.delenv("CPT_ACCOUNT", raising=False)
     sources = f"{FULL_RUN}/data/sources"
     touch(full_workdir, f"{sources}/dclm.txt", f"{sources}/dclm.txt.json", *TRAIN_INPUTS[2:])
-    targets = [f"{FULL_RUN}/data/tokenized/dclm/{shard:05d}.arrow.json" for shard in range(512)]
+    targets = [f"{FULL_RUN}/data/tokenized/dclm/{shard:05d}.arrow.json" for shard in range(8)]
     snakemake(full_workdir, *PROFILE, "--allowed-rules", "tokenize", "--", *targets, check=False)
     calls = [flags(call) for call in sbatch_calls(fake_slurm)]
-    assert len(calls) == 10  # 512 one-core jobs in groups of 56
+    assert len(calls) == 8
     for sbatch in calls:
-        assert " -p batch -t 120 " in sbatch and "--ntasks=1" in sbatch and "--nodes" not in sbatch
-    cpus = sorted(int(s.split("--cpus-per-task=")[1].split()[0]) for s in calls)
-    assert cpus == [8] + [56] * 9
-    assert not any("--mem" in s for s in calls)  # whole nodes: a summed --mem could only get the job refused
+        assert " -p batch -t 120 " in sbatch and "--ntasks=1" in sbatch and "--cpus-per-task=1" in sbatch
+        assert "group" not in sbatch and "--mem" not in sbatch  # whole nodes: no --mem cap
 
 
 def test_request_over_the_queue_policy_stops_before_submission(full_workdir, fake_slurm, tmp_path):

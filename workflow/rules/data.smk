@@ -92,8 +92,6 @@ rule tokenize:
         **rule_resources("tokenize"),
     log:
         f"{RUN_DIR}/logs/tokenize/{{source}}/{{shard}}.log",
-    group:
-        "tokenize"
     conda:
         "../../envs/data.yaml"
     shell:
