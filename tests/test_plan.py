@@ -287,7 +287,7 @@ def test_a_source_with_fewer_files_than_shards_needed_is_an_error(config, tmp_pa
     listing = tmp_path / "data" / "sources" / "stack_v2.txt"
     listing.parent.mkdir(parents=True)
     listing.write_text("".join(f"contents/data/{i}.jsonl.gz\n" for i in range(64)))
-    with pytest.raises(ConfigError, match="data.sources.stack_v2: 64 files but at least 521 tokenize shards"):
+    with pytest.raises(ConfigError, match="data.sources.stack_v2: 64 files but at least 105 tokenize shards"):
         plan.make_plan(config, run_dir=tmp_path)
 
 
