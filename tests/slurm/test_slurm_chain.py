@@ -187,12 +187,12 @@ def test_scancel_of_the_running_job_then_restart(slurm_cluster, tmp_path, model_
 
 
 def test_time_limit_stops_continue_beyond_the_retry_budget(slurm_cluster, tmp_path, model_dir, reference):
-    """1-minute jobs warned 40 s before their end, resubmits 0: each job trains a part, saves on
+    """2-minute jobs warned 50 s before their end, resubmits 0: each job trains a part, saves on
     USR1 (flushing its metrics), exits 0, and its queued successor continues; none counts as a
     failure. The first job also gets USR1 by hand (Slurm checks time limits every ~30 s, so on a
     fast machine the run could end inside one job's window). A record naming a job Slurm no
     longer knows is stale: it does not block the first submission."""
-    work, run = workdir(tmp_path, model_dir, "limited", hours=1 / 60, signal_seconds=40, resubmits=0), "limited"
+    work, run = workdir(tmp_path, model_dir, "limited", hours=2 / 60, signal_seconds=50, resubmits=0), "limited"
     from cpt.train import lease
 
     stale = {**lease.empty(run, work / "results" / run / "train"), "jobs": ["999999"], "owner": "999999"}
