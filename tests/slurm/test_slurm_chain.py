@@ -94,8 +94,8 @@ class QueueWatch:
             self.seen |= {job for job, _ in rows}
             self.max_running = max(self.max_running, sum(state == "RUNNING" for _, state in rows))
 
-    def running(self) -> list[str]:
-        out = subprocess.run(["squeue", "-h", "-n", self.name, "-t", "RUNNING", "-o", "%i"], capture_output=True,
+    def running(self, state: str = "RUNNING") -> list[str]:
+        out = subprocess.run(["squeue", "-h", "-n", self.name, "-t", state, "-o", "%i"], capture_output=True,
                              text=True)
         return out.stdout.split()
 
@@ -202,8 +202,10 @@ def test_time_limit_stops_continue_beyond_the_retry_budget(slurm_cluster, tmp_pa
     wait_for(lambda: watch.running() and trained_past(work, run, 20), "the first job to train")
     subprocess.run(["scancel", "--signal=USR1", watch.running()[0]], check=True)
     out, _ = proc.communicate(timeout=900)
-    watch.stop()
     assert proc.returncode == 0, out[-4000:]
+    # the controller returns once the last step is on disk; the last job then cancels its successor
+    wait_for(lambda: not watch.running("all"), "the chain's last job to account and cancel its successor")
+    watch.stop()
     assert watch.max_running == 1, watch.seen
     logs = job_logs(work, run)
     stops = [int(m) for text in logs.values() for m in re.findall(r"continuation: stopped at step (\d+)", text)]
