@@ -94,8 +94,8 @@ class QueueWatch:
             self.seen |= {job for job, _ in rows}
             self.max_running = max(self.max_running, sum(state == "RUNNING" for _, state in rows))
 
-    def running(self) -> list[str]:
-        out = subprocess.run(["squeue", "-h", "-n", self.name, "-t", "RUNNING", "-o", "%i"], capture_output=True,
+    def running(self, state: str = "RUNNING") -> list[str]:
+        out = subprocess.run(["squeue", "-h", "-n", self.name, "-t", state, "-o", "%i"], capture_output=True,
                              text=True)
         return out.stdout.split()
 
@@ -187,12 +187,12 @@ def test_scancel_of_the_running_job_then_restart(slurm_cluster, tmp_path, model_
 
 
 def test_time_limit_stops_continue_beyond_the_retry_budget(slurm_cluster, tmp_path, model_dir, reference):
-    """1-minute jobs warned 40 s before their end, resubmits 0: each job trains a part, saves on
+    """2-minute jobs warned 50 s before their end, resubmits 0: each job trains a part, saves on
     USR1 (flushing its metrics), exits 0, and its queued successor continues; none counts as a
     failure. The first job also gets USR1 by hand (Slurm checks time limits every ~30 s, so on a
     fast machine the run could end inside one job's window). A record naming a job Slurm no
     longer knows is stale: it does not block the first submission."""
-    work, run = workdir(tmp_path, model_dir, "limited", hours=1 / 60, signal_seconds=40, resubmits=0), "limited"
+    work, run = workdir(tmp_path, model_dir, "limited", hours=2 / 60, signal_seconds=50, resubmits=0), "limited"
     from cpt.train import lease
 
     stale = {**lease.empty(run, work / "results" / run / "train"), "jobs": ["999999"], "owner": "999999"}
@@ -202,8 +202,11 @@ def test_time_limit_stops_continue_beyond_the_retry_budget(slurm_cluster, tmp_pa
     wait_for(lambda: watch.running() and trained_past(work, run, 20), "the first job to train")
     subprocess.run(["scancel", "--signal=USR1", watch.running()[0]], check=True)
     out, _ = proc.communicate(timeout=900)
-    watch.stop()
     assert proc.returncode == 0, out[-4000:]
+    # the controller returns once the last step is on disk; the last job then cancels its successor
+    wait_for(lambda: not watch.running("PENDING,RUNNING,CONFIGURING,COMPLETING"),
+             "the chain's last job to account and cancel its successor")
+    watch.stop()
     assert watch.max_running == 1, watch.seen
     logs = job_logs(work, run)
     stops = [int(m) for text in logs.values() for m in re.findall(r"continuation: stopped at step (\d+)", text)]
