@@ -157,9 +157,23 @@ def killed_mid_segment(work: Path, run: str) -> QueueWatch:
     return watch
 
 
+def status(work: Path) -> dict:
+    """The status view (python -m cpt.status) of the run as a user would call it, read back from its JSON."""
+    out = work / "status.json"
+    done = subprocess.run([sys.executable, "-m", "cpt.status", "config.yaml", "overlay.yaml", "--json", str(out)],
+                          cwd=work, env=ENV, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(out.read_text())
+
+
 def test_killed_controller_restarted_adopts_the_chain(slurm_cluster, tmp_path, model_dir, reference):
     work, run = workdir(tmp_path, model_dir, "killed"), "killed"
+    before = status(work)
+    assert before["segments"]["done"] == 0 and before["last"] is None and before["slurm"].endswith("from squeue")
     watch = killed_mid_segment(work, run)
+    mid = status(work)   # controller down, the chain job training
+    assert [j["job_id"] for j in mid["segments"]["running"]] == watch.running()
+    assert mid["last"]["step"] >= 40 and mid["eta_hours"] > 0 and mid["segments"]["pending"]
     result = finish(work)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
     watch.stop()
@@ -170,6 +184,9 @@ def test_killed_controller_restarted_adopts_the_chain(slurm_cluster, tmp_path, m
     assert "adopting the run's training job" in restarted or "is complete" in restarted, restarted
     got = losses(work, run)
     assert {s: got[s] for s in reference} == reference
+    after = status(work)
+    assert after["segments"]["done"] == after["segments"]["total"] == 2 and after["eta"] == "finished"
+    assert after["last"]["step"] == STEPS and not after["segments"]["running"]
 
 
 def test_scancel_of_the_running_job_then_restart(slurm_cluster, tmp_path, model_dir, reference):
