@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_slurm_local import slurm_cluster  # noqa: F401 (fixture)
 from workflow_run import ROOT
 
 from cpt.cluster import STAGE_SCRIPT
