@@ -15,7 +15,8 @@ from workflow_run import ROOT, link_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 # more steps than the demo trains, so the mix draws thousands of documents and small sources repeat
-OVERLAY = {"run": "e2e", "train": {"steps": 1000}, "data": {"mix": {"rows_per_shard": 2048}}}
+OVERLAY = {"run": "e2e", "train": {"steps": 1000, "schedule": {"decay_end_step": 1000}},
+           "data": {"mix": {"rows_per_shard": 2048}}}
 
 
 def workdir(tmp_path: Path, demo_dir: Path, name: str) -> Path:
