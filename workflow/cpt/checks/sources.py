@@ -46,7 +46,15 @@ def check_source(name: str, source: dict, findings: Findings) -> None:
             findings.error(f"{key}.local_dir", source["local_dir"], "is not a directory, and the source has no hub "
                            "entry to download it from", f"fix the path, or add {key}.hub")
         return
-    first = next((p for p in root.glob(source["glob"]) if p.is_file()), None)
+    matched, first = False, None
+    for path in root.glob(source["glob"]):
+        if path.is_file():
+            matched = True
+            if path.stat().st_size > 0:   # data.cleanup.raw empties consumed files in place
+                first = path
+                break
+    if matched and first is None:
+        return   # every file already tokenized and emptied by the cleanup rule: nothing left to read
     if first is None:
         if not _pending_or_missing(name, source, f"no file matches {source['glob']!r} yet", findings):
             findings.error(f"{key}.glob", source["glob"], f"matches no file under local_dir={source['local_dir']!r}",
