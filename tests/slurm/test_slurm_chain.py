@@ -40,9 +40,10 @@ def overlay(run: str, model_dir: Path, hours: float = 1, signal_seconds: int = 6
                       "resubmits": resubmits, "chain": {"poll_seconds": 1, "heartbeat_seconds": 2}},
             "eval": {"every": 1000},
             "slurm": {"launch": {"tasks_per_node": 1, "gpus_per_task": 0, "cpus_per_task": 1, "gpu_bind": None,
-                                 "extra": []},
+                                 "extra": [], "stage_env": None},
                       "resources": {"train_segment": {"partition": "extended", "hours": hours,
-                                                      "signal_seconds": signal_seconds, "mem_gb": 0.6}}}}
+                                                      "signal_seconds": signal_seconds, "mem_gb": 0.6,
+                                                      "sbatch": [], "constraint": ""}}}}   # no Slingshot, no NVMe here
 
 
 def workdir(base: Path, model_dir: Path, run: str, **slurm) -> Path:
