@@ -167,5 +167,5 @@ def test_bad_inputs_fail_before_training(tmp_path, model_dir, manifest, monkeypa
     (checkpoint.step_dir(tmp_path / "checkpoints", 2) / checkpoint.MARKER).parent.mkdir()
     (checkpoint.step_dir(tmp_path / "checkpoints", 2) / checkpoint.MARKER).write_text('{"step": 2}')
     (checkpoint.step_dir(tmp_path / "checkpoints", 0) / checkpoint.MARKER).unlink()
-    with pytest.raises(checkpoint.CheckpointError, match="no complete checkpoint up to step 1"):
+    with pytest.raises(checkpoint.CheckpointError, match="no complete checkpoint of this run up to step 1"):
         loop.run(config(dp_shard=2), paths, seq_len=h.SEQ_LEN, until_step=1)
