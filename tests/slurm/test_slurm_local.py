@@ -79,6 +79,9 @@ def wait_for(condition, what: str, timeout: float = 600) -> None:
         time.sleep(1)
 
 
+@pytest.mark.skip(reason="written at the end of the stop that built the chain and not yet run once; "
+                         "tests/slurm/test_slurm_chain.py covers the chain with its controller dead. "
+                         "Run it and drop this mark (closing note of issue 10)")
 def test_demo_chain_trains_with_the_controller_dead_then_catches_up(slurm_cluster, demo_workdir):
     """The controller dies (its whole session, as in a login-node reboot) during segment 1 and
     stays dead: the chain's own jobs train both segments, one of them stopped by USR1 (as from
