@@ -42,7 +42,7 @@ def metrics(run_dir):
 
 
 @pytest.mark.slow
-def test_chain_rerun_policy_continue_from_and_extension(tmp_path):
+def test_chain_rerun_policy_continue_from_and_extension(tmp_path, monkeypatch):
     work = link_workflow(tmp_path / "work")
     model_dir = h.make_model_dir(tmp_path / "model")
     run_dir = work / "results" / "chain"
@@ -77,8 +77,15 @@ def test_chain_rerun_policy_continue_from_and_extension(tmp_path):
     text = refused.stdout + refused.stderr
     assert "train.optimizer" in text and "a new run" in text and "train.continue_from" in text, text[-3000:]
 
-    # ...unless continued on purpose from a kept step: steps after it train again with the new settings
+    # ...unless continued on purpose from a kept step. Step 2 is weights only (retention dropped its
+    # optimizer), so that too is refused at dry run, naming the step that kept its optimizer...
     write(work, overlay(model_dir, optimizer={"lr": 5e-3, "betas": [0.8, 0.9]}, continue_from=2))
+    refused = snakemake(work, *ARGS, "-n", check=False)
+    text = refused.stdout + refused.stderr
+    assert refused.returncode != 0 and "weights only" in text and "CPT_RESUME_WEIGHTS_ONLY=1" in text, text[-3000:]
+    assert "kept its optimizer ([4])" in text, text[-3000:]
+    # ...and with consent the steps after it train again with the new settings, AdamW restarted at 2
+    monkeypatch.setenv("CPT_RESUME_WEIGHTS_ONLY", "1")
     assert planned(work) == {"00000004"}
     snakemake(work, *ARGS)
     history = json.loads((run_dir / "train/run.json").read_text())["history"]

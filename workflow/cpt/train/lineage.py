@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ from cpt.settings import ConfigError
 log = logging.getLogger("cpt")
 MARKER = "complete.json"
 HISTORY = "run.json"
+RESUME_WEIGHTS_ONLY_ENV = "CPT_RESUME_WEIGHTS_ONLY"   # consent to restart AdamW at a weights-only step
 STEP_DIR = re.compile(r"^step-(\d{8})$")
 
 
@@ -151,12 +153,22 @@ def _describe(old: dict, new: dict) -> str:
     return "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed_keys(old, new))
 
 
-def _check_continue_point(train_dir, history, step: int) -> None:
+def _check_continue_point(train_dir, history, step: int, environ=os.environ) -> None:
+    """The named step must be a valid checkpoint; a weights-only one (retention dropped its optimizer)
+    restarts AdamW there, so it is refused here, at dry run, unless that is asked for."""
     root = Path(train_dir) / "checkpoints"
-    if valid_record(root, step, history) is None:
-        kept = [s for s in complete_steps(root) if valid_record(root, s, history)]
+    record = valid_record(root, step, history)
+    valid = [s for s in complete_steps(root) if valid_record(root, s, history)]
+    if record is None:
         raise ConfigError(f"train.continue_from: {step} is not a kept, valid checkpoint of this run under {root} "
-                          f"(valid: {kept}); pick one of those")
+                          f"(valid: {valid}); pick one of those")
+    if step > 0 and not record.get("has_optimizer", True) and environ.get(RESUME_WEIGHTS_ONLY_ENV) != "1":
+        with_optimizer = [s for s in valid if valid_record(root, s, history).get("has_optimizer", True)]
+        raise ConfigError(
+            f"train.continue_from: {step} is weights only ({step_dir(root, step)}: "
+            f"train.checkpoint.weights_only_older dropped its optimizer state), so continuing from it restarts "
+            f"AdamW's moments at step {step}. Continue from a step that kept its optimizer ({with_optimizer}), "
+            f"or run with {RESUME_WEIGHTS_ONLY_ENV}=1 to restart the optimizer there on purpose.")
 
 
 def next_history(config: dict, train_dir: str | Path) -> list[dict]:

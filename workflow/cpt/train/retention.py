@@ -24,9 +24,9 @@ import shutil
 from pathlib import Path
 
 from cpt.train import checkpoint
+from cpt.train.lineage import RESUME_WEIGHTS_ONLY_ENV as RESUME_ENV
 
 log = logging.getLogger("cpt")
-RESUME_ENV = "CPT_RESUME_WEIGHTS_ONLY"
 REWRITTEN, REPLACED = ".weights-only", ".with-optimizer"
 
 
