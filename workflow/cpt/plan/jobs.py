@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cpt import cluster
 from cpt.evaluate.steps import evaluated_steps
-from cpt.plan.rates import eval_rate, rate
+from cpt.plan.rates import eval_task_hours, rate
 from cpt.settings import ConfigError, load
 
 GB = 1e9
@@ -86,10 +86,7 @@ def eval_jobs(config: dict, params: float, run_dir: Path | None) -> dict:
     exports = [s for s in steps if s > 0]
     r = rate(config, "eval_export", run_dir)
     export_hours = params * (FP32 + BF16) / GB / r["value"] / 3600 + r["startup_minutes"] / 60
-    by_task = {}
-    for task in config["eval"]["tasks"]:
-        t = eval_rate(config, task, run_dir)
-        by_task[task["name"]] = {"hours": t["samples"] / t["value"] / 3600 + t["startup_minutes"] / 60, "rate": t}
+    by_task = eval_task_hours(config, run_dir)
     return {
         "eval_export": _job(config, "eval_export", len(exports), export_hours, r),
         "eval_task": _job(config, "eval_task", len(steps) * len(by_task), max(t["hours"] for t in by_task.values()),

@@ -79,3 +79,12 @@ def eval_rate(config: dict, task: dict, run_dir: Path | None) -> dict:
             result.update(value=entry["samples"] / max(seconds, 1.0),
                           **{"from": f"measured ({len(elapsed)} results under {run_dir}/eval/results)"})
     return result
+
+
+def eval_task_hours(config: dict, run_dir: Path | None) -> dict[str, dict]:
+    """Per eval task: hours of one run on one GCD (samples / rate + start-up) and the rate behind it."""
+    hours = {}
+    for task in config["eval"]["tasks"]:
+        r = eval_rate(config, task, run_dir)
+        hours[task["name"]] = {"hours": r["samples"] / r["value"] / 3600 + r["startup_minutes"] / 60, "rate": r}
+    return hours
