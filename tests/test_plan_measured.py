@@ -1,6 +1,7 @@
 """The planner takes seconds per step and memory from benchmarks/gpu_train.py's JSON (written by the
 benchmark's own record() and writer): labelled as measured, applied only to the same shape and
-recipe, a one-GPU layout's memory used as the plan's only where the run's layout is that one."""
+recipe, a one-GPU layout's memory used as the plan's only where the run's layout is that one; and
+the memory model at that layout (tied Llama-3.2-1B) against the fake-mode trace."""
 
 import copy
 import importlib.util
@@ -124,3 +125,16 @@ def test_command_line_and_config_key(gpu_train, config, tmp_path, capsys):
     assert f"(measured: {path}, NVIDIA H200" in out
     assert plan_main(["--config-json", config_json, "--measured", str(tmp_path / "missing.json")]) == 1
     assert "GPU benchmark file not found" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # Llama-3.2-1B at 8,192 tokens on a fake process group: ~40 s of one CPU core
+def test_tied_1b_at_the_benchmarks_layout_model_agrees_with_the_trace(config):
+    """What the GPU benchmark will measure, traced on CPU: the tied matrix is one parameter in the
+    root unit (gathered once, not twice), and the model is within 10% of the trace."""
+    p = plan.make_plan(one_gpu(config), trace_memory=True)
+    modelled, traced = p["memory_gb"], p["memory_traced_gb"]
+    print(f"\ntied 1B, one GPU, 1 x 8192: modelled {modelled['total']:.2f} GB, traced {traced['peak']:.2f} GB "
+          f"in {traced['seconds']:.0f} s")
+    assert modelled["total"] == pytest.approx(traced["peak"], rel=0.10)
+    assert modelled["FSDP gathered params + grad buffers"] == pytest.approx(traced["by_kind"]["Unsharded Param"],
+                                                                           rel=0.01)
