@@ -88,6 +88,9 @@ def test_the_benchmarks_own_layout_uses_the_measured_peak_and_refuses_it_over_hb
     assert not any("communication" in w for w in p["warnings"])
     with pytest.raises(ConfigError, match=r"measured peak 70\.0 GB at train.micro_batch=1 exceeds"):
         plan.make_plan(config, gpu_benchmark=bench_json(gpu_train, tmp_path / "over.json", peak_gb=70.0))
+    accumulating = copy.deepcopy(config)                         # 2 passes of 1 row: earlier gradients too
+    accumulating["train"].update(local_batch=2, micro_batch=1)
+    assert not plan.make_plan(accumulating, gpu_benchmark=tmp_path / "fits.json")["gpu_benchmark"]["same_layout"]
 
 
 def test_another_shape_or_context_is_refused_not_scaled(gpu_train, tmp_path):

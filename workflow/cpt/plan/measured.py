@@ -82,9 +82,11 @@ def benchmark_layout(config: dict, record: dict) -> dict:
 
 
 def same_layout(config: dict, record: dict) -> bool:
+    """The run's ranks and rows per pass are the benchmark's, in one pass per step (so no earlier
+    micro-batch's gradients that the benchmark never held)."""
     train = config["train"]
     rows = train.get("micro_batch") or train["local_batch"]
-    return train["parallel"] == record["parallel"] and rows == record["local_batch"]
+    return train["parallel"] == record["parallel"] and rows == train["local_batch"] == record["local_batch"]
 
 
 def gpus(parallel: dict) -> int:
