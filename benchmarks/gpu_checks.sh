@@ -4,16 +4,30 @@
 #
 #   OUT=results/gpu-checks bash benchmarks/gpu_checks.sh [all|tests|bench]   # from the repo root
 #
-# `all` fits one 10-minute device call (tests <= 300 s, benchmark <= 270 s; TESTS_TIMEOUT and
-# BENCH_TIMEOUT change that); `tests` or `bench` alone split it over two calls.
+# `all` ends within BUDGET_S (default 540 s, inside a 10-minute device call): the tests get at
+# most TESTS_TIMEOUT (300 s) while leaving BENCH_MIN (200 s) for the benchmark, which gets the
+# rest. `tests` or `bench` alone split it over two calls.
 # It runs under the machine's own python3 and torch (not this repo's CPU venv): the package is
 # put on PYTHONPATH, not installed. Packages the machine lacks (lm-eval, datasets) come from
-# .gpu-wheels/ when present (made here by `bash benchmarks/gpu_wheels.sh`); without them the
-# lm-eval test skips with its reason.
+# .gpu-wheels/ when present (made here by `bash benchmarks/gpu_wheels.sh`; carry it), installed
+# into a folder of their own ($SITE) so the machine's environment stays as it was; without
+# them the lm-eval test skips with its reason.
+# Then, here: python -m cpt.plan <config at the benchmark's shape> --measured $OUT/gpu_train.json
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-results/gpu-checks}
 PY=${PYTHON:-python3}
+SITE=${SITE:-/tmp/cpt-gpu-site}
+BUDGET_S=${BUDGET_S:-540}
+deadline=$(( $(date +%s) + BUDGET_S ))
+left() { echo $(( deadline - $(date +%s) )); }
+timed() {  # timed SECONDS LOG CMD...: CMD under a time limit, its output into LOG too
+  local limit=$1 log=$2; shift 2
+  : > "$log"
+  if [ "$limit" -lt 30 ]; then echo "skipped: ${limit} s left of BUDGET_S=$BUDGET_S" | tee -a "$log"; return 1; fi
+  echo "up to ${limit} s: $*" | tee -a "$log"
+  timeout -k 10 "$limit" "$@" 2>&1 | tee -a "$log"
+}
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD/workflow:$PWD/tests${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
@@ -26,28 +40,37 @@ export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 "bf16", torch.cuda.is_available() and torch.cuda.is_bf16_supported())'
 } 2>&1 | tee "$OUT/env.txt"
 
-if [ -d .gpu-wheels ]; then
-  "$PY" -m pip install -q --no-deps --no-index .gpu-wheels/*.whl 2>&1 | tail -3 | tee -a "$OUT/env.txt"
+if compgen -G ".gpu-wheels/*.whl" > /dev/null; then
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" \
+    .gpu-wheels/*.whl 2>&1 | tail -3 | tee -a "$OUT/env.txt"
+  export PYTHONPATH="$PYTHONPATH:$SITE"   # the wheels hold only what the image lacks (gpu_wheels.sh)
 fi
 "$PY" - <<'PY' 2>&1 | tee -a "$OUT/env.txt"
 import importlib
-for name in ("torch", "triton", "transformers", "safetensors", "tokenizers", "pyarrow", "yaml", "pytest", "lm_eval", "datasets"):
+for name in ("torch", "triton", "transformers", "safetensors", "tokenizers", "pyarrow", "yaml", "numpy", "pytest",
+             "lm_eval", "datasets"):
     try:
         module = importlib.import_module(name)
         print(f"{name:>12}: {getattr(module, '__version__', 'present')}")
     except ImportError as err:
         print(f"{name:>12}: MISSING ({err})")
+import torch
+if not torch.__version__.startswith("2.13"):
+    print(f"note: torch {torch.__version__} here; the project is developed and tested on CPU with torch 2.13")
 PY
 
 PART=${1:-all}
 status=0
 if [ "$PART" = all ] || [ "$PART" = tests ]; then
-  timeout "${TESTS_TIMEOUT:-300}" "$PY" -m pytest tests/gpu -m gpu -rs -p no:cacheprovider \
-    --junitxml="$OUT/gpu_tests.xml" 2>&1 | tee "$OUT/gpu_tests.log" || status=1
+  limit=${TESTS_TIMEOUT:-300}
+  [ "$PART" = all ] && limit=$(( limit < $(left) - ${BENCH_MIN:-200} ? limit : $(left) - ${BENCH_MIN:-200} ))
+  timed "$limit" "$OUT/gpu_tests.log" "$PY" -m pytest tests/gpu -m gpu -rs -p no:cacheprovider \
+    --junitxml="$OUT/gpu_tests.xml" || status=1
 fi
 if [ "$PART" = all ] || [ "$PART" = bench ]; then
-  timeout "${BENCH_TIMEOUT:-270}" "$PY" benchmarks/gpu_train.py --steps 8 --json "$OUT/gpu_train.json" \
-    --metrics "$OUT/gpu_train_metrics.jsonl" 2>&1 | tee "$OUT/gpu_train.log" || status=1
+  limit=${BENCH_TIMEOUT:-$(( $(left) - 10 ))}
+  timed "$limit" "$OUT/gpu_train.log" "$PY" benchmarks/gpu_train.py --steps 8 --json "$OUT/gpu_train.json" \
+    --metrics "$OUT/gpu_train_metrics.jsonl" || status=1
 fi
-echo "results in $OUT: env.txt gpu_tests.log gpu_tests.xml gpu_train.log gpu_train.json gpu_train_metrics.jsonl"
+echo "results in $OUT:"; ls -l "$OUT"
 exit $status

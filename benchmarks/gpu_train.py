@@ -13,8 +13,10 @@ memory model within 15% of torch.cuda.max_memory_allocated.
 
 `--shape auto` takes the largest of Llama-3.1-8B, 3.2-3B, 3.2-1B whose planner estimate fits
 the GPU with headroom, and falls back to the next one if it runs out of memory anyway.
-The JSON holds seconds_per_step and memory_per_gpu_gb for the planner; --metrics writes the
-trainer's steps as a metrics.jsonl, which the planner's seconds_per_step already reads.
+The JSON (record()) holds seconds_per_step and memory_per_gpu_gb with the shape and recipe they
+were measured at: `python -m cpt.plan config.yaml --measured F` takes them where the config's
+shape and recipe are the same (cpt/plan/measured.py). --metrics writes the trainer's steps as a
+metrics.jsonl.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from cpt.atomic import write_json
+from cpt.plan import measured
 from cpt.train import attention, launch, loop
 from cpt.train.config import TrainConfig
 from cpt.train.model import Llama, ModelArgs
@@ -169,13 +173,22 @@ def benchmark(name: str, ns, cfg: TrainConfig, mesh, device) -> dict:
     repeat_kv = attention.select(cfg.attention, args, ns.seq_len, 1, torch.bfloat16, device)
     print(f"{name}: {args.num_params() / 1e9:.2f}B parameters, {ns.batch} x {ns.seq_len} tokens per step, "
           f"{ns.steps} steps ({WARMUP} warmup)", flush=True)
-    trainer, trainer_peak = measure(lambda: trainer_run(args, cfg, mesh, device, tokens), device)
-    bare, bare_peak = measure(lambda: bare_run(args, cfg, device, tokens, repeat_kv), device)
+    trainer = measure(lambda: trainer_run(args, cfg, mesh, device, tokens), device)
+    bare = measure(lambda: bare_run(args, cfg, device, tokens, repeat_kv), device)
     gpu = torch.cuda.get_device_name(device)
-    peak = ns.peak_tflops or peak_tflops(gpu)
-    tokens_per_step = ns.batch * ns.seq_len
-    flops_per_token = args.flops_per_token(ns.seq_len)
-    planned = planner_memory(shape, cfg, ns.seq_len)
+    return record(name, cfg, ns.seq_len, gpu=gpu, peak=ns.peak_tflops or peak_tflops(gpu),
+                  attention_used="repeat_kv" if repeat_kv else "gqa", trainer=trainer, bare=bare)
+
+
+def record(name: str, cfg: TrainConfig, seq_len: int, *, gpu: str, peak: float | None, attention_used: str,
+           trainer: tuple[list[float], float], bare: tuple[list[float], float]) -> dict:
+    """The result as the planner reads it (cpt.plan.measured: `python -m cpt.plan --measured`), from
+    each side's timed steps and peak allocated GB."""
+    shape = SHAPES[name]
+    args = ModelArgs.from_hf_config(shape)
+    tokens_per_step = cfg.local_batch * seq_len
+    flops_per_token = args.flops_per_token(seq_len)
+    planned = planner_memory(shape, cfg, seq_len)
 
     def side(times, peak_gb):
         step = statistics.median(times)
@@ -183,29 +196,30 @@ def benchmark(name: str, ns, cfg: TrainConfig, mesh, device) -> dict:
         return {"step_time_s": step, "step_time_min_s": min(times), "tokens_per_s_per_gpu": rate,
                 "mfu": rate * flops_per_token / (peak * 1e12) if peak else None, "max_memory_allocated_gb": peak_gb}
 
-    return {"gpu": gpu, "peak_bf16_tflops": peak, "torch": torch.__version__, "shape": name, "hf_config": shape,
-            "params": args.num_params(), "seq_len": ns.seq_len, "local_batch": ns.batch,
-            "attention": "repeat_kv" if repeat_kv else "gqa", "trainer": side(trainer, trainer_peak),
-            "bare": side(bare, bare_peak), "planner_memory_gb": planned,
-            "seconds_per_step": statistics.median(trainer), "memory_per_gpu_gb": trainer_peak,
-            "anchor": ANCHOR, "trainer_times_s": trainer, "bare_times_s": bare}
+    t, b = side(*trainer), side(*bare)
+    return {"format": measured.FORMAT, "gpu": gpu, "peak_bf16_tflops": peak, "torch": torch.__version__,
+            "shape": name, "hf_config": shape, "params": args.num_params(), "seq_len": seq_len,
+            "local_batch": cfg.local_batch, "parallel": cfg.parallel,
+            "train": {"param_dtype": cfg.param_dtype, "reduce_dtype": cfg.reduce_dtype, "compile": cfg.compile,
+                      "activation_checkpointing": cfg.activation_checkpointing, "attention": attention_used},
+            "trainer": t, "bare": b, "ratio": t["step_time_s"] / b["step_time_s"], "planner_memory_gb": planned,
+            "planner_error": planned["total"] / t["max_memory_allocated_gb"] - 1,
+            "seconds_per_step": t["step_time_s"], "memory_per_gpu_gb": t["max_memory_allocated_gb"],
+            "anchor": ANCHOR, "trainer_times_s": trainer[0], "bare_times_s": bare[0]}
 
 
 def report(r: dict) -> None:
     t, b = r["trainer"], r["bare"]
     print(f"\n{r['shape']} on {r['gpu']} (torch {r['torch']}), {r['local_batch']} x {r['seq_len']} tokens, "
-          f"bf16 params / fp32 reduce, per-block compile, full AC, attention {r['attention']}")
+          f"bf16 params / fp32 reduce, per-block compile, full AC, attention {r['train']['attention']}")
     print(f"{'':>10}  {'s/step':>8}  {'tokens/s/GPU':>12}  {'MFU':>6}  {'peak GB':>8}")
     for name, s in (("trainer", t), ("bare", b)):
         mfu = f"{s['mfu']:6.1%}" if s["mfu"] is not None else "   n/a"
         print(f"{name:>10}  {s['step_time_s']:8.3f}  {s['tokens_per_s_per_gpu']:12,.0f}  {mfu}  "
               f"{s['max_memory_allocated_gb']:8.1f}")
-    ratio = t["step_time_s"] / b["step_time_s"]
-    print(f"{'ratio':>10}  {ratio:8.3f}x (trainer / bare step time; target <= 1.03x)")
-    planned = r["planner_memory_gb"]["total"]
-    error = planned / t["max_memory_allocated_gb"] - 1
-    print(f"planner memory model: {planned:.1f} GB vs measured {t['max_memory_allocated_gb']:.1f} GB "
-          f"({error:+.1%}; target within 15%)")
+    print(f"{'ratio':>10}  {r['ratio']:8.3f}x (trainer / bare step time; target <= 1.03x)")
+    print(f"planner memory model: {r['planner_memory_gb']['total']:.1f} GB vs measured "
+          f"{t['max_memory_allocated_gb']:.1f} GB ({r['planner_error']:+.1%}; target within 15%)")
     print(f"anchor: {r['anchor']}")
     if t["mfu"] is None:
         print(f"MFU: no peak bf16 figure for {r['gpu']!r}; pass --peak-tflops")
@@ -214,10 +228,9 @@ def report(r: dict) -> None:
         where = "below" if t["mfu"] < low else "above" if t["mfu"] > high else "within"
         print(f"measured trainer MFU {t['mfu']:.1%} is {where} the anchor's {low:.0%}-{high:.0%} "
               f"(a {r['shape']} shape on one GPU, vs 8B on 8 GPUs with communication)")
-    r.update(ratio=ratio, planner_error=error)
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shape", default="auto", choices=["auto", *SHAPES])
     parser.add_argument("--seq-len", type=int, default=8192)
@@ -227,7 +240,11 @@ def main() -> int:
     parser.add_argument("--peak-tflops", type=float, help="peak dense bf16 TFLOP/s of a GPU not in the table")
     parser.add_argument("--json", type=Path, help="write the results here (what the planner takes)")
     parser.add_argument("--metrics", type=Path, help="write the trainer's steps as a metrics.jsonl")
-    ns = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> int:
+    ns = parse_args()
     if not torch.cuda.is_available():
         print("no GPU visible (torch.cuda.is_available() is False): this benchmark needs one; "
               "benchmarks/train_step.py compares trainer and bare loop on CPU", file=sys.stderr)
@@ -252,7 +269,8 @@ def main() -> int:
             return 1
         report(result)
         if ns.json:
-            ns.json.write_text(json.dumps(result, indent=2) + "\n")
+            write_json(ns.json, result)
+            print(f"wrote {ns.json}: python -m cpt.plan config.yaml --measured {ns.json}")
         if ns.metrics:
             ns.metrics.write_text("".join(json.dumps({"step": i + 1 + WARMUP, "step_time_s": s,
                                                       "memory_peak_gb": result["memory_per_gpu_gb"]}) + "\n"

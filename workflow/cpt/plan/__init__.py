@@ -11,9 +11,12 @@ error before anything is submitted.
 
 Measured figures replace config estimates when they exist: source sizes from a
 mix manifest, seconds per step from an earlier run's metrics.jsonl, job rates from
-its logs and eval results, the model shape from the base model's config.json.
+its logs and eval results, the model shape from the base model's config.json, and seconds
+per step and memory from benchmarks/gpu_train.py's JSON (--measured; measured.py says when
+it applies: the same shape and recipe, never scaled from another).
 
     python -m cpt.plan config.yaml [configs/demo.yaml ...] [--queue-wait-hours H] [--json out.json] [--trace-memory]
+                          [--measured gpu_train.json]
 """
 
 from cpt.plan.make import make_plan, mix_warnings, render, warnings

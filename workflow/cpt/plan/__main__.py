@@ -18,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config-json", help="the effective config as JSON (the plan rule passes it)")
     parser.add_argument("--manifest", type=Path, help="a finished mix's manifest.json (default: the run's, if any)")
     parser.add_argument("--metrics", type=Path, help="an earlier run's metrics.jsonl (default: the run's, if any)")
+    parser.add_argument("--measured", type=Path, metavar="GPU_TRAIN_JSON",
+                        help="benchmarks/gpu_train.py --json output: its seconds/step and memory replace the modelled "
+                             "ones where its shape matches (default: slurm.planner.gpu_benchmark)")
     parser.add_argument("--queue-wait-hours", type=float)
     parser.add_argument("--json", type=Path, help="also write the plan as JSON here")
     parser.add_argument("--trace-memory", action="store_true",
@@ -33,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         plan = make_plan(config, manifest=json.loads(manifest_path.read_text()) if manifest_path.exists() else None,
                          metrics=args.metrics or run_dir / "train" / "metrics.jsonl",
-                         queue_wait_hours=args.queue_wait_hours, run_dir=run_dir, trace_memory=args.trace_memory)
+                         queue_wait_hours=args.queue_wait_hours, run_dir=run_dir, trace_memory=args.trace_memory,
+                         gpu_benchmark=args.measured)
     except ConfigError as e:
         print(f"plan: error: {e}", file=sys.stderr)
         return 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cpt.plan.evaluation import evaluation
+from cpt.plan import measured
 from cpt.plan.jobs import check_jobs, download_warnings, plan_jobs
 from cpt.plan.memory import largest_micro_batch, memory_per_gcd, model_shape, param_counts, usable_gb
 from cpt.plan.schedule import schedule, seconds_per_step
@@ -15,16 +16,20 @@ from cpt.settings import ConfigError, normalized_weights
 
 def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | None = None,
               queue_wait_hours: float | None = None, run_dir: Path | None = None,
-              trace_memory: bool = False) -> dict:
+              trace_memory: bool = False, gpu_benchmark: Path | None = None) -> dict:
     """Every figure of the plan as plain data (the JSON the `plan` rule writes). `run_dir`: an earlier
     run's results, whose logs measure job rates; `trace_memory` adds the traced peak (minutes of CPU at
-    full shape). A job that cannot fit its request, or memory over HBM, is a ConfigError."""
+    full shape); `gpu_benchmark` (default slurm.planner.gpu_benchmark): benchmarks/gpu_train.py's JSON,
+    whose step time and memory replace the modelled ones (cpt/plan/measured.py says where).
+    A job that cannot fit its request, or memory over HBM, is a ConfigError."""
     step_tokens = tokens_per_step(config)
     total = step_tokens * config["train"]["steps"]
     sizes, sizes_from = source_sizes(config, manifest)
     weights = normalized_weights(config["data"]["sources"])
-    step_s, step_s_from = seconds_per_step(config, metrics)
     shape, shape_from = model_shape(config)
+    bench_path = gpu_benchmark or config["slurm"]["planner"].get("gpu_benchmark")
+    bench = measured.apply(measured.load(bench_path), bench_path, config, shape) if bench_path else None
+    step_s, step_s_from = seconds_per_step(config, metrics, bench)
     wait = config["slurm"]["planner"]["queue_wait_hours"] if queue_wait_hours is None else queue_wait_hours
     plan = {
         "tokens_per_step": step_tokens, "steps": config["train"]["steps"], "total_tokens": total,
@@ -41,6 +46,8 @@ def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | Non
     plan["jobs"] = plan_jobs(config, sizes, plan["schedule"], plan["params"], run_dir)
     check_jobs(config, plan["jobs"])
     plan["storage"] = storage(config, sizes, plan["params"])
+    if bench:
+        plan["gpu_benchmark"] = bench
     if trace_memory:
         from cpt.plan.trace import trace_memory as trace  # torch: only when asked
         plan["memory_traced_gb"] = trace(config, shape)
@@ -52,7 +59,9 @@ def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | Non
 def check_memory(plan: dict) -> None:
     """Refuse a config whose modelled or traced peak per GCD exceeds HBM less the headroom."""
     usable, largest, micro = plan["memory_usable_gb"], plan["micro_batch_largest_fitting"], plan["micro_batch"]
-    peaks = {"modelled": plan["memory_gb"]["total"], "traced": plan.get("memory_traced_gb", {}).get("peak", 0)}
+    bench = plan.get("gpu_benchmark") or {}
+    peaks = {"modelled": plan["memory_gb"]["total"], "traced": plan.get("memory_traced_gb", {}).get("peak", 0),
+             "measured": bench.get("memory_gb", 0) if bench.get("same_layout") else 0}
     over = {how: peak for how, peak in peaks.items() if peak > usable}
     if not over:
         return
@@ -98,6 +107,8 @@ def warnings(plan: dict, config: dict) -> list[str]:
                      f"the time-limit signal and continue in another job ({s['jobs'] - s['segments']} continuation "
                      f"jobs, each with its queue wait, counted in the schedule): lower train.steps_per_segment")
     found += download_warnings(plan["jobs"]["download"], config) + storage_warnings(plan["storage"], config)
+    if "gpu_benchmark" in plan:
+        found += measured.warnings(plan["gpu_benchmark"], config)
     purge = config["slurm"]["planner"]["purge_days"]
     if s["calendar_days"] > purge:
         found.append(f"the run takes {s['calendar_days']:.0f} days, longer than the {purge:g}-day scratch purge "
@@ -145,9 +156,21 @@ def render(plan: dict) -> str:
         lines.append(f"  {'traced peak (compile off; cpt/plan/trace.py)':<52} {traced['peak']:7.2f} GB "
                      f"(at micro-batch {traced['micro_batch']}, traced in {traced['seconds']:.0f} s)")
         lines += [f"    {k:<50} {v:7.2f} GB" for k, v in traced["by_kind"].items()]
+    lines += render_benchmark_memory(plan.get("gpu_benchmark"))
     lines.append(f"micro-batch       {plan['micro_batch']} rows per pass; largest that fits: "
                  f"{plan['micro_batch_largest_fitting']}")
     return "\n".join(lines + render_jobs(plan["jobs"]) + render_storage(plan["storage"]))
+
+
+def render_benchmark_memory(bench: dict | None) -> list[str]:
+    """The GPU benchmark's measured peak: the plan's own where its layout is the run's, else a check
+    of the model at the benchmark's layout."""
+    if not bench:
+        return []
+    where = "this layout" if bench["same_layout"] else f"its layout, {bench['gpus']} GPU x {bench['local_batch']} rows"
+    return [f"  {'measured peak (max_memory_allocated), ' + bench['gpu']:<52} {bench['memory_gb']:7.2f} GB "
+            f"(at {where}; modelled there {bench['memory_modelled_gb']:.2f} GB, "
+            f"{bench['memory_model_error']:+.1%}; {bench['file']})"]
 
 
 def render_storage(bill: dict) -> list[str]:

@@ -1,13 +1,19 @@
 """Memory per GCD: the model shape, its parameter counts, and a model of a rank's peak bytes
 that charges what the trainer does (cpt/train: micro-batches, chunked loss, checkpointing, FSDP2).
 
-The peak is reached in backward, in one of two phases, and the model takes the larger:
-the loss phase (one loss chunk's logits, fp32 log-softmax and gradients, with the root
-unit's vocabulary matrices gathered) or a block's recompute (its gathered input and
-intermediate activations and their gradients, with two blocks' parameters gathered).
-Persistent terms (sharded masters, AdamW moments, sharded gradients of earlier
-micro-batches) and the block inputs that checkpointing keeps come on top. The trace
-(cpt/plan/trace.py), which equals real ranks at small shapes, checks these figures.
+The peak is reached in one of three phases, and the model takes the largest: the loss
+phase (one loss chunk's logits, fp32 log-softmax and gradients, with the norm + head unit
+and the last block gathered), a block's recompute (its gathered input and intermediate
+activations and their gradients, with two blocks' parameters gathered and the sharded
+gradients of the units already done), or the optimizer step (every sharded gradient and
+AdamW's temporaries; this one leads on few ranks, e.g. the one-GPU benchmark).
+FSDP units follow cpt/train/parallelize.py: the embedding and the norm + head are units of
+their own, gathered only around their use; a tied matrix (Llama-3.2-1B/3B) is one parameter
+in the root unit, so it stays gathered for the whole step and its unsharded gradient lives
+from the head's backward (first) to the embedding's (last). Persistent terms (sharded
+masters, AdamW moments) and, in backward, the block inputs that checkpointing keeps come
+on top. The trace (cpt/plan/trace.py), which equals real
+ranks at small shapes, checks these figures.
 """
 
 from __future__ import annotations
@@ -21,9 +27,10 @@ from cpt.train.loss import CHUNK_ROWS
 GB = 1e9
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 # Bytes per local logit element of one loss chunk in backward (logits, fp32 log-softmax, its
-# gradient and temporaries): 16 in traces that equal real ranks (the output projection's
-# gradient is charged with the gathered parameters).
-LOSS_BYTES = 16
+# gradient and temporaries), traced at TP=1 and TP=2 in fp32 and bf16 alike: 12 for the plain
+# cross-entropy, 16 for the vocabulary-parallel one (loss_parallel's own temporaries). The
+# output projection's gradient comes after the peak: not charged.
+LOSS_BYTES = {"plain": 12, "vocab_parallel": 16}
 # A block's recompute and backward working set per token, in units of hidden x param bytes
 # (not split by TP: the all-gathered sequence-parallel inputs, the row-parallel outputs before
 # their reduce-scatter, and their gradients) and of ffn x param bytes / tp (split by TP:
@@ -69,32 +76,44 @@ def memory_per_gcd(config: dict, shape: dict, micro_batch: int | None = None) ->
     tp, shards, seq = par["tp"], par["dp_shard"] * par["tp"], config["data"]["seq_len"]
     pbytes, rbytes = DTYPE_BYTES[train["param_dtype"]], DTYPE_BYTES[train["reduce_dtype"]]
     tokens = micro * seq  # per forward/backward pass
-    root = counts["embeddings"] + h  # the root FSDP unit: embedding, final norm, output projection
     block_work = tokens * pbytes * (BLOCK_UNSPLIT * h + BLOCK_SPLIT * ffn / tp)
     full_ac = train["activation_checkpointing"] == "full"
-    # The root unit stays gathered for the whole pass. Loss phase: the last block (kept after
-    # forward) and the output projection's gradient; block phase: the current and prefetched
-    # blocks, and the current block's gradient as the fp32 reduce-scatter input.
-    phases = {
-        "loss chunk": ((root + counts["block"] + vocab * h) * pbytes / tp,
-                       CHUNK_ROWS * seq * vocab / tp * LOSS_BYTES),
-        "block recompute": ((root + 2 * counts["block"]) * pbytes / tp + counts["block"] * rbytes / tp,
-                            block_work if full_ac else 0),
+    matrix, block = vocab * h, counts["block"]
+    # Loss phase: the norm + head (with a tied matrix: the root) and the last block, kept after forward.
+    loss_params = (matrix + h + block) * pbytes
+    if shape.get("tie_word_embeddings"):
+        # Block phase: the root (tied matrix + norm), the tied matrix's unsharded gradient, the
+        # current and prefetched blocks, and the current block's gradient as the fp32 reduce-scatter input.
+        block_params = (2 * matrix + h + 2 * block) * pbytes + block * rbytes
+    else:
+        # Block phase: the current block and the prefetched one (the embedding, before the first
+        # block's backward), and the current block's gradient.
+        block_params = (block + max(block, matrix)) * pbytes + block * rbytes
+    loss = LOSS_BYTES["vocab_parallel" if tp > 1 else "plain"]
+    # Full checkpointing keeps each block's input (sequence-sharded) and the final norm's;
+    # without it, every block's working set. Backward frees them block by block.
+    kept_per_block = tokens * h * pbytes / tp if full_ac else block_work
+    kept = (layers + 1) * kept_per_block if full_ac else layers * block_work
+    grads = 4 * counts["total"] / shards  # fp32, sharded; set to None after each step
+    earlier = grads if micro < train["local_batch"] else 0  # of earlier micro-batches
+    head_grad = 0 if shape.get("tie_word_embeddings") else 4 * matrix / shards  # a tied one waits for the root
+    work = block_work if full_ac else 0
+    phases = {  # (sharded grads, gathered params and grad buffers, activations kept, working set)
+        "loss chunk": (earlier, loss_params / tp, kept, CHUNK_ROWS * seq * vocab / tp * loss),
+        # Backward's first block: every block input still kept, only the head's gradient done.
+        "block recompute": (max(earlier, head_grad), block_params / tp, kept, work),
+        # Its last block: inputs freed, every unit but it and the embedding reduce-scattered.
+        "block recompute, last block": (max(earlier, 4 * (counts["total"] - block - matrix) / shards),
+                                        block_params / tp, 2 * kept_per_block if full_ac else block_work, work),
+        # Activations are gone; AdamW's foreach update (a GPU's default; the CPU trace runs the
+        # for-loop one) makes one fp32 temporary of the local shard.
+        "optimizer step": (grads, 0, 0, 4 * counts["total"] / shards),
     }
     phase = max(phases, key=lambda name: sum(phases[name]))
-    gathered, work = phases[phase]
-    # Full checkpointing keeps each block's input (sequence-sharded) and the final norm's;
-    # without it, every block's working set.
-    kept = (layers + 1) * tokens * h * pbytes / tp if full_ac else layers * block_work
-    mem = {
-        "params (fp32, sharded)": 4 * counts["total"] / shards,
-        # Set to None after each step: at the peak, only earlier micro-batches' gradients exist.
-        "grads (fp32, sharded)": 4 * counts["total"] / shards if micro < train["local_batch"] else 0,
-        "optimizer (AdamW, fp32)": 8 * counts["total"] / shards,
-        "FSDP gathered params + grad buffers": gathered,
-        "activations kept": kept,
-        f"working set ({phase})": work,
-    }
+    at_peak = dict(zip(("grads (fp32, sharded)", "FSDP gathered params + grad buffers", "activations kept",
+                        f"working set ({phase})"), phases[phase]))
+    mem = {"params (fp32, sharded)": 4 * counts["total"] / shards,
+           "optimizer (AdamW, fp32)": 8 * counts["total"] / shards, **at_peak}
     mem = {k: v / GB for k, v in mem.items()}
     mem["total"] = sum(mem.values())
     return mem

@@ -16,7 +16,9 @@ temporaries, global Adam updates); here it runs outside the trace's mode.
 What the trace leaves out: torch.compile (off here: fused kernels change the temporaries;
 the GPU benchmark measures that); the caching allocator's fragmentation and reserve, the
 runtime's and RCCL's own buffers (the planner's headroom covers them); memory outside
-tensors that dispatch sees; and GPU kernel choices: SDPA runs the CPU flash kernel here
+tensors that dispatch sees; AdamW's foreach update (a GPU's default; on CPU it runs the
+for-loop one, without the temporary the planner charges for the optimizer step); and GPU
+kernel choices: SDPA runs the CPU flash kernel here
 (O(seq) memory, like a GPU's flash kernel, but not byte for byte).
 """
 
