@@ -200,11 +200,16 @@ def test_jobs_of_the_reference_plan_by_hand(config):
     assert jobs["eval_task"]["hours_estimated"] == pytest.approx(10_042 / 3.4 / 3600 + 5 / 60)   # HellaSwag
     assert jobs["download"]["by_source"]["dclm"]["hours"] == pytest.approx(8.4694e12 / 0.3e9 / 3600)
     assert jobs["download"]["by_source"]["stack_v2"]["hours"] == pytest.approx(5e8 / 50 / 3600)  # the fetch
-    assert any(w.startswith("downloading source stack_v2 takes 2,778 h (115.7 days)") for w in p["warnings"])
+    assert any(w.startswith("downloading source stack_v2 takes 2,778 h (115.7 days): 116 download_source jobs of "
+                            "24 h on batch@dtn") for w in p["warnings"])
+    # on the data-transfer nodes (slurm.clusters.dtn), checked against their policy, resumed job after job
+    download = jobs["download"]
+    assert (download["partition"], download["hours_requested"], download["policy_limit_hours"]) == ("batch@dtn", 24, 24)
+    assert download["by_source"]["dclm"]["jobs"] == 1 and download["count"] == 5 + 116
     train = jobs["train_segment"]
     assert (train["count"], train["nodes"], train["hours_requested"], train["continuation_jobs"]) == (143, 64, 24, 0)
     for rule, job in jobs.items():
-        if job["hours_requested"] is not None and rule != "train_segment":     # segments may continue
+        if rule not in ("train_segment", "download"):     # both continue in the next job
             assert job["hours_estimated"] * 1.5 <= job["hours_requested"] <= job["policy_limit_hours"], rule
 
 

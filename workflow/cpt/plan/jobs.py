@@ -28,8 +28,8 @@ def _job(config: dict, rule: str, count: int, hours: float, rate_info: dict | No
     cluster.check_policy(config, rule, req)
     nodes = req.get("nodes", 1)
     return {"count": count, "hours_estimated": hours, "hours_requested": req["hours"], "nodes": nodes,
-            "partition": req["partition"],
-            "policy_limit_hours": cluster.walltime_limit(config["slurm"]["partitions"], req["partition"], nodes),
+            "partition": req["partition"] + (f"@{req['cluster']}" if "cluster" in req else ""),
+            "policy_limit_hours": cluster.walltime_limit(cluster.partition_policy(config, req), req["partition"], nodes),
             **({"rate": rate_info} if rate_info else {}), **extra}
 
 
@@ -51,9 +51,12 @@ def tokenize_job(config: dict, sizes: dict, run_dir: Path | None) -> dict:
 
 
 def download_job(config: dict, sizes: dict) -> dict:
-    """list_source on the login node: bytes over the transfer rate; Stack-v2 contents at the fetch's
-    request rate (one request per file). No walltime request: a localrule."""
+    """download_source on the data-transfer nodes (slurm.resources.download_source): bytes over the
+    transfer rate; Stack-v2 contents at the fetch's request rate (one request per file). A download
+    that outlasts its walltime resumes in the next job (finished files are kept), so a source takes
+    ceil(hours / requested hours) jobs, one after another (OLCF: one running DTN job per user)."""
     r = rate(config, "download", None)
+    requested = cluster.request(config, "download_source")["hours"]
     by_source = {}
     for name, spec in config["data"]["sources"].items():
         hours = sizes[name].get("bytes", 0) / GB / r["value"] / 3600
@@ -61,22 +64,25 @@ def download_job(config: dict, sizes: dict) -> dict:
         if fetch:   # one request per file: the card estimate counts files in either document mode
             files = config["slurm"]["planner"].get("sources", {}).get(name, sizes[name])["documents"]
             hours = max(hours, files / fetch["requests_per_second"] / 3600)
-        by_source[name] = {"bytes": sizes[name].get("bytes", 0), "hours": hours}
-    return {"count": len(by_source), "hours_estimated": max(s["hours"] for s in by_source.values()),
-            "hours_requested": None, "nodes": 0, "partition": "login", "policy_limit_hours": None, "rate": r,
-            "by_source": by_source}
+        by_source[name] = {"bytes": sizes[name].get("bytes", 0), "hours": hours,
+                           "jobs": max(1, math.ceil(hours / requested))}
+    return _job(config, "download_source", sum(s["jobs"] for s in by_source.values()),
+                max(s["hours"] for s in by_source.values()), r, by_source=by_source)
 
 
 def download_warnings(job: dict, config: dict) -> list[str]:
-    """Sources whose download (a login-node job, no walltime) takes over slurm.planner.max_download_hours."""
+    """Sources whose download takes over slurm.planner.max_download_hours: the data stage waits for it."""
     limit = config["slurm"]["planner"]["max_download_hours"]
     found = []
     for name, d in job["by_source"].items():
         if d["hours"] > limit:
             keys = "slurm.planner.rates.download" + (f", data.sources.{name}.content_fetch.requests_per_second"
                                                      if "content_fetch" in config["data"]["sources"][name] else "")
-            found.append(f"downloading source {name} takes {d['hours']:,.0f} h ({d['hours'] / 24:,.1f} days) on the "
-                         f"login node (over slurm.planner.max_download_hours={limit:g}; rates: {keys})")
+            found.append(f"downloading source {name} takes {d['hours']:,.0f} h ({d['hours'] / 24:,.1f} days): "
+                         f"{d['jobs']} download_source jobs of {job['hours_requested']:g} h on {job['partition']}, "
+                         f"each resuming the last, one running at a time (over slurm.planner.max_download_hours="
+                         f"{limit:g}; rates: {keys}); Snakemake resumes it `retries` times (profile), then run "
+                         f"snakemake again")
     return found
 
 
@@ -113,10 +119,10 @@ def plan_jobs(config: dict, sizes: dict, schedule: dict, params: float, run_dir:
 
 def check_jobs(config: dict, jobs: dict) -> None:
     """Raise one ConfigError listing every job whose request cannot hold its estimate (requests that
-    break the queue policy raised already, in _job). Training segments continue by design: not here."""
+    break the queue policy raised already, in _job). Training segments and downloads continue by design."""
     safety = config["slurm"]["planner"]["safety"]
     errors = [_too_long(rule, job, safety) for rule, job in jobs.items()
-              if rule != "train_segment" and job["hours_requested"] is not None
+              if rule not in ("train_segment", "download")     # both resume in the next job by design
               and job["hours_estimated"] * safety > job["hours_requested"]]
     errors += [f"data.sources.{name}: {s['files']} files but at least {s['min_shards']} tokenize shards are needed, "
                f"and a shard reads whole files; split the source into more files (Stack-v2: more smol-ids files "

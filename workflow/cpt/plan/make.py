@@ -188,7 +188,7 @@ def render_jobs(jobs: dict) -> list[str]:
     """The jobs table: count, estimated vs requested hours, nodes, partition, and the rate's origin."""
     lines = [f"jobs              {'count':>6} {'est. h':>8} {'req. h':>7} {'nodes':>5}  partition  rate",
              *(f"  {rule:<15} {j['count']:>6,} {j['hours_estimated']:>8.2f} "
-               f"{'-' if j['hours_requested'] is None else format(j['hours_requested'], 'g'):>7} {j['nodes']:>5}  "
+               f"{j['hours_requested']:>7g} {j['nodes']:>5}  "
                f"{j['partition']:<9}  {_rate(j)}" for rule, j in jobs.items())]
     return lines
 
