@@ -24,7 +24,7 @@ def test_dtn_policy_is_its_own(full_config):
 
 
 def test_a_download_job_only_while_files_are_missing(tmp_path):
-    from cpt.data.sources import needs_download
+    from cpt.data.listing import needs_download
 
     hub = {"local_dir": str(tmp_path / "fw"), "glob": "**/*.parquet", "hub": {"repo_id": "x/y"}}
     assert needs_download(hub)

@@ -18,7 +18,7 @@ def source_spec(source):
 def source_files(wildcards):
     """The source's local files, so changing one reruns that source's jobs only; a source with files
     still to fetch (hub, Stack-v2 contents) waits for its download job (kept as input once it ran)."""
-    from cpt.data.sources import list_files, needs_download
+    from cpt.data.listing import list_files, needs_download
 
     spec = SOURCES[wildcards.source]
     files = [f"{spec['local_dir']}/{f}" for f in list_files(spec)]

@@ -21,7 +21,8 @@ from datatrove.io import get_shard_from_paths_file
 from datatrove.pipeline.readers import JsonlReader, ParquetReader
 
 from cpt.atomic import atomic_path, write_json
-from cpt.data.stack_v2 import fetch_contents, unfetched
+from cpt.data.listing import list_files
+from cpt.data.stack_v2 import fetch_contents
 from cpt.hub import download, snapshot_arguments
 
 log = logging.getLogger("cpt")
@@ -36,19 +37,6 @@ class SourceError(ValueError):
 def download_arguments(source: dict) -> dict:
     """Arguments of huggingface_hub.snapshot_download for a source's hub entry."""
     return snapshot_arguments(source["hub"], source["local_dir"], "dataset")
-
-
-def list_files(source: dict) -> list[str]:
-    """The source's files relative to local_dir, sorted so every job shards them alike."""
-    root = Path(source["local_dir"])
-    return sorted(str(p.relative_to(root)) for p in root.glob(source["glob"]) if p.is_file())
-
-
-def needs_download(source: dict) -> bool:
-    """Whether the source still has files to fetch: hub files absent, or Stack-v2 contents unfetched."""
-    if source.get("hub") and not list_files(source):
-        return True
-    return bool(source.get("content_fetch")) and bool(unfetched(source))
 
 
 def ensure_files(name: str, source: dict, snapshot: Callable[..., object] | None = None) -> list[str]:

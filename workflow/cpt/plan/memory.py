@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 
 from cpt.settings import ConfigError
-from cpt.train.loss import CHUNK_ROWS
+from cpt.train.config import LOSS_CHUNK_ROWS
 
 GB = 1e9
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
@@ -99,7 +99,7 @@ def memory_per_gcd(config: dict, shape: dict, micro_batch: int | None = None) ->
     head_grad = 0 if shape.get("tie_word_embeddings") else 4 * matrix / shards  # a tied one waits for the root
     work = block_work if full_ac else 0
     phases = {  # (sharded grads, gathered params and grad buffers, activations kept, working set)
-        "loss chunk": (earlier, loss_params / tp, kept, CHUNK_ROWS * seq * vocab / tp * loss),
+        "loss chunk": (earlier, loss_params / tp, kept, LOSS_CHUNK_ROWS * seq * vocab / tp * loss),
         # Backward's first block: every block input still kept, only the head's gradient done.
         "block recompute": (max(earlier, head_grad), block_params / tp, kept, work),
         # Its last block: inputs freed, every unit but it and the embedding reduce-scattered.

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import yaml
 
+# Sequences per chunk of the loss (cpt.train.loss): 8192 tokens keep the head's matmul large on a
+# GPU. Here, beside the config, so the planner charges it at dry run without importing torch.
+LOSS_CHUNK_ROWS = 1
 
 @dataclass(frozen=True)
 class OptimizerConfig:

@@ -18,11 +18,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-CHUNK_ROWS = 1  # sequences per loss chunk: 8192 tokens keep the head's matmul large on a GPU
+from cpt.train.config import LOSS_CHUNK_ROWS
 
 
 def chunked_cross_entropy(head: nn.Module, hidden: torch.Tensor, targets: torch.Tensor,
-                          chunk_rows: int = CHUNK_ROWS) -> torch.Tensor:
+                          chunk_rows: int = LOSS_CHUNK_ROWS) -> torch.Tensor:
     """Sum of the token losses of `head(hidden)` against `targets` (rows x seq), chunk by chunk.
 
     Returns the sum, not the mean, so micro-batches add up to the whole batch's loss exactly."""
