@@ -123,7 +123,7 @@ def tokenize_shard(name: str, source: dict, paths_file: str, shard: int, shards:
     files = shard_files(paths_file, shard, shards)
     documents = read_documents(name, source, files)
     source_name = pa.scalar(name, pa.string())  # pyarrow's first conversion imports pandas (~1 s): start-up
-    start = time.perf_counter()  # after start-up: tokenizer loaded, reader built
+    start, cpu_start = time.perf_counter(), time.process_time()  # after start-up: tokenizer loaded, reader built
     progress = RateLogger(f"tokenize {name} {shard}/{shards}", expected_documents(name, source, files), "docs")
     stats = {"source": name, "shard": shard, "shards": shards, "files": files, "rows": 0, "tokens": 0,
              "text_bytes": 0, "long_documents": 0, "max_document_tokens": 0}
@@ -152,6 +152,7 @@ def tokenize_shard(name: str, source: dict, paths_file: str, shard: int, shards:
     stats["reference_documents"] = encoder.reference_documents  # with a paragraph encoded by tokenizers
     stats["reference_characters"] = encoder.reference_characters
     stats["seconds"] = round(time.perf_counter() - start, 3)
+    stats["cpu_seconds"] = round(time.process_time() - cpu_start, 3)  # what other jobs on the node do not inflate
     if progress.total is not None and progress.total > stats["rows"]:  # parquet: rows known up front
         stats["skipped_documents"] = progress.total - stats["rows"]
         log.warning("skipped %d of %d documents: empty text, or not UTF-8 under encoding_errors: skip",
