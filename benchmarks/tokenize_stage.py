@@ -17,7 +17,7 @@ Three arms, each a fresh process per repeat (no shared caches), alternating, one
 - tokenizers: Tokenizer.encode_batch over the texts already in memory (the raw baseline);
 - tiktoken: Encoding.encode_to_numpy alone over the texts in memory (the stage's own limit).
 Times are CPU seconds of the process (all its threads; each arm has one core's worth), which a
-machine shared with other work inflates far less than wall time. Prints each arm's best rate
+machine shared with other work inflates far less than wall time. Prints each arm's median rate
 and the ratios stage / tokenizers (target >= 3) and stage / tiktoken (target >= 0.8), each the
 median over rounds of the ratio within a round (arms of one round run back to back); then the
 read rate of a memory-mapped packed shard.
@@ -145,19 +145,18 @@ def main() -> None:
             for arm in (results if round_ % 2 == 0 else reversed(list(results))):
                 result = run_stage(tmp, model_dir, source) if arm == "stage" else run_baseline(arm, parquet, model_dir)
                 results[arm].append(result)
-                print(f"  round {round_ + 1} {arm:<10} {result['tokens'] / result['seconds']:>12,.0f} tokens/s (CPU time)",
-                      flush=True)
+                per_second = result["tokens"] / result["seconds"]
+                print(f"  round {round_ + 1} {arm:<10} {per_second:>12,.0f} tokens/s (CPU time)", flush=True)
         tokens = {arm: {r["tokens"] for r in runs} for arm, runs in results.items()}
         assert len(set().union(*tokens.values())) == 1, f"arms disagree on the token count: {tokens}"
-        best = {arm: min(r["seconds"] for r in runs) for arm, runs in results.items()}
-        rate = {arm: results[arm][0]["tokens"] / seconds for arm, seconds in best.items()}
+        rate = {arm: runs[0]["tokens"] / statistics.median(r["seconds"] for r in runs) for arm, runs in results.items()}
         stage = results["stage"][0]
         # each round's arms ran back to back: the median of their ratios drops outlier rounds
         ratios = {arm: statistics.median(b["seconds"] / s["seconds"] for b, s in zip(results[arm], results["stage"]))
                   for arm in ("tokenizers", "tiktoken")}
-        print(f"tokenizers encode_batch (in memory)   {rate['tokenizers']:>12,.0f} tokens/s")
-        print(f"tiktoken encode alone (in memory)     {rate['tiktoken']:>12,.0f} tokens/s")
-        print(f"tokenize stage (parquet -> Arrow)     {rate['stage']:>12,.0f} tokens/s   "
+        print(f"tokenizers encode_batch (in memory)   {rate['tokenizers']:>12,.0f} tokens/s (median)")
+        print(f"tiktoken encode alone (in memory)     {rate['tiktoken']:>12,.0f} tokens/s (median)")
+        print(f"tokenize stage (parquet -> Arrow)     {rate['stage']:>12,.0f} tokens/s (median) "
               f"({stage['reference_documents']} of {stage['rows']} documents, {stage['reference_characters']:,} "
               "characters routed to tokenizers)")
         print(f"ratio stage / tokenizers              {ratios['tokenizers']:>12.2f}   (target >= 3; median of rounds)")

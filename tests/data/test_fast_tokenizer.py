@@ -34,9 +34,10 @@ SCRIPTS = {  # a few words per script; documents draw from all of them
     "numbers": "1234567890 3.14159 1,000,000 ١٢٣ ४५६ ½ ² 10⁻³",
     "specials": "<|begin_of_text|> text <|end_of_text|><|eot_id|> <|reserved_special_token_7|> <|not_special|>",
     "contractions": "it's I'M we'LL they'Ve you'd She'S don't 'tis",
-    "casefold": "'ſ 'K 'ﬆ 'ẗ 'ǰ İi\u0307 ß ẞ 'Ｓ ŉ ᾳ\u0345 ΐ",  # the letters whose case folds are not one-to-one
+    "casefold": "'ſ 'K 'ﬆ 'ẗ 'ǰ İi\u0307 ß ẞ 'Ｓ ŉ ᾳ\u0345 ΐ",  # case folds that are not one-to-one
     "spaces": "a\u2000\u2009b\u202f\u205f\u1680c\u0085d\ufeffe\u180ef\r\n\r\n\t \u3000\n",
-    "zwj": "👩\u200d💻 👁\ufe0f\u200d🗨\ufe0f क्\u200dष a\u200cb 🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",
+    "zwj": "👩\u200d💻 👁\ufe0f\u200d🗨\ufe0f क्\u200dष a\u200cb "
+           "🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",  # ZWJ, ZWNJ, emoji tag sequence
 }
 
 
