@@ -15,7 +15,6 @@ import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -25,7 +24,7 @@ import pyarrow as pa
 from tokenizers import Tokenizer
 
 from cpt.atomic import atomic_path, sha256_file, write_json
-from cpt.data.fast_tokenizer import Unsupported, needs_reference, tiktoken_encoding
+from cpt.data.fast_tokenizer import Unsupported, reference_spans, splits_at_paragraphs, tiktoken_encoding
 from cpt.data.formats import DOCUMENT_SCHEMA
 from cpt.data.threads import cap_threads
 from cpt.data.sources import SourceError, expected_documents, read_documents, shard_files
@@ -38,8 +37,8 @@ class DocumentEncoder:
     """Batched encoding into BOS + ids + EOS, flattened for Arrow.
 
     tiktoken encodes what it reproduces exactly; `tokenizers` (tokenizer.json itself) encodes
-    the rest: every document when tiktoken cannot express the tokenizer, else the few documents
-    `needs_reference` flags."""
+    the rest: every document when tiktoken cannot express the tokenizer, else the few paragraphs
+    `reference_spans` flags, whose ids are spliced back into their documents."""
 
     def __init__(self, model_dir: str | Path, threads: int = 1):
         model_dir = Path(model_dir)
@@ -51,28 +50,32 @@ class DocumentEncoder:
         self.threads = threads
         try:
             self.fast = tiktoken_encoding(path)
-            log.info("tokenizer %s: tiktoken fast path (documents that need it go to tokenizers)", path)
+            log.info("tokenizer %s: tiktoken fast path (paragraphs with combining marks go to tokenizers)", path)
         except Unsupported as err:
             self.fast = None
             log.info("tokenizer %s: tokenizers for every document (tiktoken cannot express it: %s)", path, err)
-        self.reference_documents = 0
+        self.by_paragraph = self.fast is not None and splits_at_paragraphs(self.fast)
+        self.reference_documents = self.reference_characters = 0
 
     def encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(offsets, values) of a list<uint32> column holding the encoded texts."""
-        ids: list = [None] * len(texts)
-        flagged = [self.fast is None or needs_reference(text) for text in texts]
-        reference = [i for i, flag in enumerate(flagged) if flag]
-        fast = [i for i, flag in enumerate(flagged) if not flag]
-        if fast:
-            encode = partial(self.fast.encode_to_numpy, allowed_special=self.fast.special_tokens_set)
-            for i, encoded in zip(fast, self._map(encode, [texts[i] for i in fast])):
-                ids[i] = encoded
-        if reference:
-            encodings = self.tokenizer.encode_batch_fast([texts[i] for i in reference], add_special_tokens=False)
-            for i, encoding in zip(reference, encodings):
-                ids[i] = np.asarray(encoding.ids, np.uint32)
-            self.reference_documents += len(reference)
-        return concatenate_documents(ids, self.bos_id, self.eos_id)
+        if self.fast is None:
+            encodings = self.tokenizer.encode_batch_fast(texts, add_special_tokens=False)
+            return concatenate_documents([np.asarray(e.ids, np.uint32) for e in encodings], self.bos_id, self.eos_id)
+        spans = [reference_spans(text, self.by_paragraph) for text in texts]
+        flat = [span for document in spans for span in document]
+        reference = [text for text, flag in flat if flag]
+        fast = iter(self._map(self._encode_fast, [text for text, flag in flat if not flag]))
+        slow = iter(self.tokenizer.encode_batch_fast(reference, add_special_tokens=False) if reference else [])
+        ids = [[np.asarray(next(slow).ids, np.uint32) if flag else next(fast) for _, flag in document]
+               for document in spans]
+        self.reference_documents += sum(any(flag for _, flag in document) for document in spans)
+        self.reference_characters += sum(map(len, reference))
+        return concatenate_documents([parts[0] if len(parts) == 1 else np.concatenate(parts) for parts in ids],
+                                     self.bos_id, self.eos_id)
+
+    def _encode_fast(self, text: str) -> np.ndarray:
+        return self.fast.encode_to_numpy(text, allowed_special=self.fast.special_tokens_set)
 
     def _map(self, function, items: list) -> Iterable:
         """One core: a plain loop (no pool thread); more: tiktoken releases the GIL."""
@@ -117,12 +120,13 @@ def tokenize_shard(name: str, source: dict, paths_file: str, shard: int, shards:
                    seq_len: int, out: str, batch_size: int = 1024, threads: int = 1) -> dict:
     """Write `out` (Arrow IPC, one row per document) and `out`.json (stats); return the stats."""
     encoder = DocumentEncoder(model_dir, threads)
-    start = time.perf_counter()
     files = shard_files(paths_file, shard, shards)
+    documents = read_documents(name, source, files)
+    source_name = pa.scalar(name, pa.string())  # pyarrow's first conversion imports pandas (~1 s): start-up
+    start, cpu_start = time.perf_counter(), time.process_time()  # after start-up: tokenizer loaded, reader built
     progress = RateLogger(f"tokenize {name} {shard}/{shards}", expected_documents(name, source, files), "docs")
     stats = {"source": name, "shard": shard, "shards": shards, "files": files, "rows": 0, "tokens": 0,
              "text_bytes": 0, "long_documents": 0, "max_document_tokens": 0}
-    documents = read_documents(name, source, files)
     with atomic_path(out) as tmp:
         with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, DOCUMENT_SCHEMA) as writer:
             for batch in batched(documents, batch_size):
@@ -131,7 +135,7 @@ def tokenize_shard(name: str, source: dict, paths_file: str, shard: int, shards:
                 lengths = np.diff(offsets)
                 writer.write_batch(pa.record_batch([
                     pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(values)),
-                    pa.array([name] * len(batch), pa.string()),
+                    pa.repeat(source_name, len(batch)),
                     pa.array([doc.id for doc in batch], pa.string()),
                 ], schema=DOCUMENT_SCHEMA))
                 text_bytes = sum(len(t.encode("utf-8")) for t in texts)
@@ -145,8 +149,10 @@ def tokenize_shard(name: str, source: dict, paths_file: str, shard: int, shards:
         stats["bytes"] = tmp.stat().st_size
     stats["tokenizer_sha256"] = encoder.tokenizer_sha256
     stats["tokenizer_path"] = "tiktoken" if encoder.fast else "tokenizers"
-    stats["reference_documents"] = encoder.reference_documents  # encoded by tokenizers
+    stats["reference_documents"] = encoder.reference_documents  # with a paragraph encoded by tokenizers
+    stats["reference_characters"] = encoder.reference_characters
     stats["seconds"] = round(time.perf_counter() - start, 3)
+    stats["cpu_seconds"] = round(time.process_time() - cpu_start, 3)  # what other jobs on the node do not inflate
     if progress.total is not None and progress.total > stats["rows"]:  # parquet: rows known up front
         stats["skipped_documents"] = progress.total - stats["rows"]
         log.warning("skipped %d of %d documents: empty text, or not UTF-8 under encoding_errors: skip",
