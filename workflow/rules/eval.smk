@@ -82,7 +82,8 @@ if EVAL["node_jobs"]:
                         "log": f"{RUN_DIR}/logs/eval/step-{w.step}/{name}.log",
                     }
                     for name, spec in EVAL_TASKS.items()
-                ]
+                ],
+                sort_keys=True,
             ),
             limit=LIMIT_ARGS,
             include=INCLUDE_ARGS,
@@ -115,7 +116,10 @@ else:
             **rule_resources("eval_task"),
         params:
             model_dir=lambda w: model_dir(int(w.step), BASE_DIR, RUN_DIR),
-            spec=lambda w: EVAL_TASKS[w.task],
+            # scalars, not the task's dict: reordering its keys in a YAML file must rerun nothing
+            task=lambda w: EVAL_TASKS[w.task]["task"],
+            num_fewshot=lambda w: EVAL_TASKS[w.task]["num_fewshot"],
+            metric=lambda w: EVAL_TASKS[w.task]["metric"],
             limit=LIMIT_ARGS,
             include=INCLUDE_ARGS,
             batch_size=EVAL["batch_size"],
@@ -123,6 +127,6 @@ else:
             device=EVAL["device"],
         shell:
             "python -m cpt.evaluate.run --model-dir {params.model_dir} --step $((10#{wildcards.step}))"
-            " --name {wildcards.task} --task {params.spec[task]} --num-fewshot {params.spec[num_fewshot]}"
-            " --metric {params.spec[metric]} --batch-size {params.batch_size} --dtype {params.dtype}"
+            " --name {wildcards.task} --task {params.task} --num-fewshot {params.num_fewshot}"
+            " --metric {params.metric} --batch-size {params.batch_size} --dtype {params.dtype}"
             " --device {params.device} {params.limit} {params.include} --out {output} > {log} 2>&1"

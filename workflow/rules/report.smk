@@ -44,12 +44,13 @@ rule report_tables:
         steps=",".join(map(str, EVAL_STEPS)),
         tasks=" ".join(f"--task {name}={t['metric']}" for name, t in EVAL_TASKS.items()),
         tokens_per_step=SETTINGS.global_batch_rows * config["data"]["seq_len"],
-        bins=config["report"],
+        loss_bin_steps=config["report"]["loss_bin_steps"],
+        coarse_bin_steps=config["report"]["coarse_bin_steps"],
         # the run's whole config, as one number the tables print: a config edit redraws them
         config_digest=config_digest(config),
         out_dir=lambda w, output: str(Path(output.markdown).parent),
     shell:
         "python -m cpt.report --run-dir {params.run_dir} --steps {params.steps} {params.tasks}"
-        " --tokens-per-step {params.tokens_per_step} --loss-bin-steps {params.bins[loss_bin_steps]}"
-        " --coarse-bin-steps {params.bins[coarse_bin_steps]} --config-digest {params.config_digest}"
+        " --tokens-per-step {params.tokens_per_step} --loss-bin-steps {params.loss_bin_steps}"
+        " --coarse-bin-steps {params.coarse_bin_steps} --config-digest {params.config_digest}"
         " --out-dir {params.out_dir} > {log} 2>&1"
