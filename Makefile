@@ -5,7 +5,7 @@ VENV := .venv
 # rules call `python -m cpt...`: the venv's python must come first on PATH
 export PATH := $(abspath $(VENV)/bin):$(PATH)
 
-.PHONY: env demo test test-fast clean frontier-profile frontier-pack
+.PHONY: env demo test test-fast lint clean frontier-profile frontier-pack
 
 env: $(VENV)/.installed
 
@@ -28,6 +28,10 @@ test: env
 
 test-fast: env
 	pytest -m "not slow"
+
+# Snakemake's own checks, as the workflow catalog runs them (make test runs the same test)
+lint: env
+	pytest -q tests/test_lint.py
 
 # Frontier setup, once: `snakemake --profile frontier` finds a bare name in ~/.config/snakemake
 # (not in ./profiles), so link it there; the profile stays in the repo and follows git pull.

@@ -14,6 +14,9 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
@@ -50,10 +53,10 @@ rule cleanup:
 
 
 rule report:
-    """Results table (Markdown, CSV, LaTeX) and plots under results/<run>/report/; with
+    """Results table (HTML, Markdown, CSV, LaTeX) and plots under results/<run>/report/; with
     publish.hf set, every selected step on the hub too."""
+    default_target: True
     input:
         rules.report_tables.output,
         cleanup_outputs(),
         publish_receipts(),
-    default_target: True

@@ -6,6 +6,7 @@ what the base scores: the export round trip is lossless.
 """
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -84,11 +85,37 @@ def test_adding_a_task_reruns_only_its_jobs(evaluated, tiny_model):
     assert counts == {"eval_prefetch": 1, "eval_task": 2, "report_tables": 1, "report": 1, "total": 5}
 
 
+def embedded(html: str, script: str, name: str):
+    """A value Snakemake's report embeds as `<script id=script> var <name> = <JSON>;` (the page renders it)."""
+    start = html.index(f"var {name} = ", html.index(f'<script id="{script}">')) + len(f"var {name} = ")
+    return json.JSONDecoder().raw_decode(html, start)[0]
+
+
 @pytest.mark.slow
 def test_snakemake_html_report_has_tables_and_plots(evaluated):
-    work, _, config = evaluated
+    work, run_dir, config = evaluated
     html = work / "report.html"
     run(work, "report", "--report", str(html), overlays=[config])
     text = html.read_text()
     for name in ("results.md", "results.csv", "results.tex", "loss_per_100_steps.png", "metric-Arith.png"):
         assert name in text
+    # the workflow's description, on the report's first page
+    description = embedded(text, "workflow-desc", "workflow_desc")
+    assert "tokenizes each data source" in description and "lm-evaluation-harness on Arith" in description
+    # the results table inline (the HTML table's caption carries it), with the run's config digest
+    entry = next(e for e in embedded(text, "results", "results").values() if e["name"] == "results.html")
+    caption = entry["caption"]
+    rows = re.findall(r"<tr><td>([\d,]+)</td><td>[^<]*</td><td>([^<]*)</td>", caption)
+    assert [step for step, _ in rows] == ["0", "300"]
+    value = json.loads((run_dir / "eval/results/step-00000000/Arith.json").read_text())["value"]
+    assert rows[0][1].startswith(f"{100 * value:.1f}")
+    digest = re.search(r"config digest ([0-9a-f]{16})", caption)[1]
+    assert f"config_digest={digest}" in entry["job_properties"]["params"]  # the run's, as the rule had it
+
+
+@pytest.mark.slow
+def test_eval_logs_have_progress_lines_not_redraws(evaluated):
+    _, run_dir, _ = evaluated
+    text = (run_dir / "logs/eval/step-00000300/Arith.log").read_text()
+    assert "\r" not in text  # tqdm's redraws became lines (cpt.progress.bars_as_log_lines)
+    assert re.search(r"^Running loglikelihood requests: 100% (\d+)/\1 \[[\d:]+<[\d:]+, ", text, re.M), text[-2000:]

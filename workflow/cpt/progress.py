@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import time
 
 log = logging.getLogger("cpt")
+
+
+def hms(seconds: float) -> str:
+    """3725.4 -> '1:02:05': the one duration format of every progress line (hours grow past 24)."""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
 class RateLogger:
@@ -37,8 +46,50 @@ class RateLogger:
                  f"{rate:,.0f} {self.unit}/s"]
         parts += [f"{value / elapsed:,.0f} {name}/s" for name, value in self.counters.items()]
         if self.total and rate > 0:
-            parts.append(f"ETA {max(self.total - self.done, 0) / rate:,.0f} s")
+            parts.append(f"ETA {hms(max(self.total - self.done, 0) / rate)}")
         return ", ".join(parts)
 
     def finish(self) -> None:
-        log.info(self.line() + f", done in {time.monotonic() - self.start:,.1f} s")
+        log.info(self.line() + f", done in {hms(time.monotonic() - self.start)}")
+
+
+class RedrawsAsLines:
+    """A log file's view of progress bars (tqdm in lm-eval, transformers, datasets): each '\\r'
+    redraw becomes a line of its own, and output after a bar starts on a new line, so a batch log
+    reads top to bottom with no control characters."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.mid_line = False  # the last write left a line open
+        self.bar = False  # ...and that line is a bar's redraw
+
+    def write(self, text: str) -> int:
+        out = []
+        for i, piece in enumerate(text.split("\r")):
+            redraw = i > 0
+            if not piece:
+                continue
+            if self.mid_line and (redraw or self.bar) and not piece.startswith("\n"):
+                out.append("\n")
+            out.append(piece)
+            self.mid_line = not piece.endswith("\n")
+            self.bar = redraw and self.mid_line
+        self.stream.write("".join(out))
+        return len(text)
+
+    def __getattr__(self, name):  # flush, fileno, encoding, isatty: the real stream's
+        return getattr(self.stream, name)
+
+
+def bars_as_log_lines(min_interval_s: float = 30.0) -> None:
+    """For a job whose stderr is a log file: progress bars print at most every `min_interval_s` as
+    plain lines with their rate and ETA (h:m:s), no bar graphics; short download and load bars go.
+    Call before tqdm is imported (it reads TQDM_* then) and before logging is configured (so log
+    lines and bars share one stream)."""
+    if sys.stderr.isatty():
+        return
+    os.environ.setdefault("TQDM_MININTERVAL", str(min_interval_s))  # tqdm >= 4.66 reads TQDM_* defaults
+    os.environ.setdefault("TQDM_NCOLS", "0")  # stats only: "desc:  45% 450/1000 [01:10<01:25, 6.40it/s]"
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    sys.stderr = RedrawsAsLines(sys.stderr)

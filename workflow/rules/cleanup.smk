@@ -1,13 +1,6 @@
 # Storage policy for consumed data (data.cleanup): empty a source's raw files once all its
 # tokenized shards exist, and the tokenized shards once the manifest (every mixed shard) does.
 # Paths and mtimes stay, so nothing reruns; see workflow/cpt/data/cleanup.py for why not temp().
-CLEANUP = config["data"]["cleanup"]
-
-
-def cleanup_outputs():
-    """The cleanup records data.cleanup switches on (asked for by the `cleanup` and `report` targets)."""
-    raw = [f"{DATA_DIR}/cleanup/raw/{source}.json" for source in SOURCES] if CLEANUP["raw"] else []
-    return raw + ([f"{DATA_DIR}/cleanup/tokenized.json"] if CLEANUP["tokenized"] else [])
 
 
 rule cleanup_raw:
@@ -17,13 +10,16 @@ rule cleanup_raw:
         stats=lambda w: tokenized_stats(w.source),
     output:
         f"{DATA_DIR}/cleanup/raw/{{source}}.json",
-    params:
-        local_dir=lambda w: SOURCES[w.source]["local_dir"],
     log:
         f"{RUN_DIR}/logs/cleanup/raw/{{source}}.log",
     localrule: True
+    conda:
+        "../../envs/data.yaml"
+    params:
+        local_dir=lambda w: SOURCES[w.source]["local_dir"],
     shell:
-        "{PY} cpt.data.cleanup raw --listing {input.listing} --local-dir {params.local_dir} --out {output} > {log} 2>&1"
+        "python -m cpt.data.cleanup raw --listing {input.listing} --local-dir {params.local_dir}"
+        " --out {output} > {log} 2>&1"
 
 
 rule cleanup_tokenized:
@@ -35,5 +31,9 @@ rule cleanup_tokenized:
     log:
         f"{RUN_DIR}/logs/cleanup/tokenized.log",
     localrule: True
+    conda:
+        "../../envs/data.yaml"
+    params:
+        tokenized=f"{DATA_DIR}/tokenized",
     shell:
-        "{PY} cpt.data.cleanup tokenized --dir {DATA_DIR}/tokenized --out {output} > {log} 2>&1"
+        "python -m cpt.data.cleanup tokenized --dir {params.tokenized} --out {output} > {log} 2>&1"

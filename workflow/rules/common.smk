@@ -1,44 +1,64 @@
-# Config validation and the paths every stage shares. Logic lives in workflow/cpt.
+# Config validation, the run's paths and the input functions every stage shares; the stage
+# files hold rules only (Snakemake's linter wants functions and rules apart). Logic lives in
+# workflow/cpt.
+import json
+import re
 import sys
 from pathlib import Path
 
 # The package is installed (pip install -e .); running from a bare checkout works too.
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 from cpt import checks, cluster, settings
+from cpt.evaluate.steps import (
+    covering_segment_end,
+    evaluated_steps,
+    model_dir,
+    result_path,
+)
+from cpt.publish.plan import published_steps
+from cpt.train.config import TrainConfig
 
 # The schema (defaults filled in) and every login-node check, all errors reported at once,
 # before anything is submitted. Jobs re-parse this file: there only the schema runs.
-CONFIG_FILES = [*(f for f in workflow.configfiles if f not in workflow.overwrite_configfiles),
-                *workflow.overwrite_configfiles]  # in the order they apply: the Snakefile's, then --configfile
-FINDINGS = checks.load(config, " + ".join(map(str, CONFIG_FILES)) or "the config",
-                       in_job=not workflow.is_main_process)
+CONFIG_FILES = [
+    *(f for f in workflow.configfiles if f not in workflow.overwrite_configfiles),
+    *workflow.overwrite_configfiles,
+]  # in the order they apply: the Snakefile's, then --configfile
+FINDINGS = checks.load(
+    config,
+    " + ".join(map(str, CONFIG_FILES)) or "the config",
+    in_job=not workflow.is_main_process,
+)
 if FINDINGS.warnings or FINDINGS.pending:
     print(FINDINGS.report(), file=sys.stderr)
 SETTINGS = settings.load(config)
 RUN_DIR = SETTINGS.run_dir
-PY = "python -m"
-
-
-def manifest_path():
-    return f"{RUN_DIR}/data/manifest.json"
-
-
 BASE_DIR = config["model"]["base_dir"]
 
+# data
+DATA_DIR = f"{RUN_DIR}/data"
+SOURCES = SETTINGS.sources
+CLEANUP = config["data"]["cleanup"]
 
-rule download_model:
-    """The HF base model (login node; gated repos need HF_TOKEN). Skipped when the dir exists."""
-    output:
-        config=f"{BASE_DIR}/config.json",
-        tokenizer=f"{BASE_DIR}/tokenizer.json",
-    params:
-        hub=config["model"].get("hub", {}),
-    log:
-        f"{RUN_DIR}/logs/download_model.log",
-    localrule: True
-    shell:
-        "{PY} cpt.hub --repo-type model --repo-id {params.hub[repo_id]} --revision {params.hub[revision]}"
-        " --allow-patterns {params.hub[allow_patterns]} --local-dir {BASE_DIR} > {log} 2>&1"
+# training: the segment ends are known up front, so a dry run shows the whole chain
+TRAIN = config["train"]
+TRAIN_DIR = f"{RUN_DIR}/train"
+SEGMENT_ENDS = TrainConfig.from_dict(TRAIN).segment_ends()
+
+# evaluation
+EVAL = config["eval"]
+EVAL_DIR = f"{RUN_DIR}/eval"
+EVAL_TASKS = {task["name"]: task for task in EVAL["tasks"]}
+EVAL_STEPS = evaluated_steps(EVAL["every"], TRAIN["steps"])
+STEP_PATTERN = r"\d{8}"
+TASK_PATTERN = "|".join(re.escape(name) for name in EVAL_TASKS)
+INCLUDE_ARGS = " ".join(f"--include-path {path}" for path in EVAL["include_path"])
+LIMIT_ARGS = "" if EVAL["limit"] is None else f"--limit {EVAL['limit']}"
+
+# report and publishing
+REPORT_DIR = f"{RUN_DIR}/report"
+PUBLISH_HF = (config.get("publish") or {}).get("hf")
+PUBLISH_DIR = f"{RUN_DIR}/publish/hf"
 
 
 def rule_resources(rule, tasks=None):
@@ -47,3 +67,115 @@ def rule_resources(rule, tasks=None):
     time, so a request the queue would refuse stops the run before anything is submitted."""
     return cluster.resources(config, rule, tasks)
 
+
+# ---- data
+
+
+def manifest_path():
+    return f"{DATA_DIR}/manifest.json"
+
+
+def source_spec(source):
+    """What a source's listing and tokenize jobs depend on: everything but its weight."""
+    spec = SOURCES[source].items()
+    return json.dumps({k: v for k, v in spec if k not in ("weight", "shards")}, sort_keys=True)
+
+
+def source_files(wildcards):
+    """The source's local files, so changing one reruns that source's jobs only; a source with files
+    still to fetch (hub, Stack-v2 contents) waits for its download job (kept as input once it ran)."""
+    from cpt.data.listing import list_files, needs_download
+
+    spec = SOURCES[wildcards.source]
+    files = [f"{spec['local_dir']}/{f}" for f in list_files(spec)]
+    marker = f"{DATA_DIR}/sources/{wildcards.source}.download.json"
+    if needs_download(spec) or Path(marker).exists():
+        files.append(marker)
+    return files
+
+
+def tokenized_stats(source):
+    shards = range(SOURCES[source]["shards"])
+    return [f"{DATA_DIR}/tokenized/{source}/{shard:05d}.arrow.json" for shard in shards]
+
+
+def mixed_stats():
+    shards = range(SETTINGS.mixed_shards)
+    return [f"{DATA_DIR}/mixed/{shard:05d}.arrow.json" for shard in shards]
+
+
+def cleanup_outputs():
+    """The cleanup records data.cleanup switches on (asked for by the `cleanup` and `report` targets)."""
+    raw = [f"{DATA_DIR}/cleanup/raw/{source}.json" for source in SOURCES]
+    tokenized = [f"{DATA_DIR}/cleanup/tokenized.json"]
+    return (raw if CLEANUP["raw"] else []) + (tokenized if CLEANUP["tokenized"] else [])
+
+
+# ---- training
+
+
+def checkpoint_marker(step):
+    """A checkpoint's completion marker: written last, so it stands for the whole dir."""
+    return f"{TRAIN_DIR}/checkpoints/step-{step:08d}/complete.json"
+
+
+def segment_record(step):
+    """What train_segment writes once step `step` is complete and valid (evals depend on it)."""
+    return f"{TRAIN_DIR}/segments/step-{step:08d}.json"
+
+
+def segment_checkpoints():
+    """Every segment's record: asking for all of them (not just the last) makes a deleted
+    record rerun that segment, which returns at once while its checkpoint is valid."""
+    return [segment_record(end) for end in SEGMENT_ENDS]
+
+
+def previous_segment(wildcards):
+    """The record of the segment before this one (the step-0 import's marker for the first)."""
+    before = [end for end in SEGMENT_ENDS if end < int(wildcards.step)]
+    return segment_record(before[-1]) if before else checkpoint_marker(0)
+
+
+# ---- evaluation
+
+
+def export_dir(path):
+    """With eval.remove_exports an export is temp(): Snakemake deletes it once every job reading it
+    (its step's eval tasks, and any other declared consumer) is done, and re-exports it for a rerun.
+    """
+    return temp(path) if EVAL["remove_exports"] else path
+
+
+def eval_results():
+    """Every (step, task) results JSON: the evaluate target, and the report's input."""
+    return [str(result_path(RUN_DIR, s, name)) for s in EVAL_STEPS for name in EVAL_TASKS]
+
+
+def eval_model(wildcards):
+    """What an eval job reads: the base model's files at step 0, else the step's export."""
+    step = int(wildcards.step)
+    if step == 0:
+        return [f"{BASE_DIR}/config.json", f"{BASE_DIR}/tokenizer.json"]
+    return str(model_dir(step, BASE_DIR, RUN_DIR))
+
+
+def trained_checkpoint(wildcards):
+    """The record of the training segment that writes this step's checkpoint (kept: keep_every)."""
+    step = int(wildcards.step)
+    return segment_record(covering_segment_end(step, TRAIN["steps_per_segment"], TRAIN["steps"]))
+
+
+# ---- publishing
+
+
+def publish_receipt(step):
+    """Written when a step is on the hub: the storage policy may remove its export after this."""
+    return f"{PUBLISH_DIR}/step-{step:08d}.json"
+
+
+def publish_receipts():
+    """Every selected step's receipt; none when publish.hf is off."""
+    if not PUBLISH_HF:
+        return []
+    steps = published_steps(PUBLISH_HF.get("every"), EVAL_STEPS, EVAL["every"])
+    return [publish_receipt(step) for step in steps]

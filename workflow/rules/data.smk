@@ -1,57 +1,47 @@
 # Data stage: list (or download) sources -> tokenize shards -> mix plan -> mixed shards -> manifest.
-import json
-import os
+# The base model's files come first: its tokenizer tokenizes, its config checks seq_len.
 
-DATA_DIR = f"{RUN_DIR}/data"
-SOURCES = SETTINGS.sources
 
 wildcard_constraints:
     source="|".join(SOURCES),
     shard=r"\d{5}",
 
 
-def source_spec(source):
-    """What a source's listing and tokenize jobs depend on: everything but its weight."""
-    return json.dumps({k: v for k, v in SOURCES[source].items() if k not in ("weight", "shards")}, sort_keys=True)
-
-
-def source_files(wildcards):
-    """The source's local files, so changing one reruns that source's jobs only; a source with files
-    still to fetch (hub, Stack-v2 contents) waits for its download job (kept as input once it ran)."""
-    from cpt.data.listing import list_files, needs_download
-
-    spec = SOURCES[wildcards.source]
-    files = [f"{spec['local_dir']}/{f}" for f in list_files(spec)]
-    marker = f"{DATA_DIR}/sources/{wildcards.source}.download.json"
-    if needs_download(spec) or os.path.exists(marker):
-        files.append(marker)
-    return files
-
-
-def tokenized_stats(source):
-    return [f"{DATA_DIR}/tokenized/{source}/{shard:05d}.arrow.json" for shard in range(SOURCES[source]["shards"])]
-
-
-def mixed_stats():
-    return [f"{DATA_DIR}/mixed/{shard:05d}.arrow.json" for shard in range(SETTINGS.mixed_shards)]
+rule download_model:
+    """The HF base model (login node; gated repos need HF_TOKEN). Skipped when the dir exists."""
+    output:
+        config=f"{BASE_DIR}/config.json",
+        tokenizer=f"{BASE_DIR}/tokenizer.json",
+    log:
+        f"{RUN_DIR}/logs/download_model.log",
+    localrule: True
+    conda:
+        "../../envs/data.yaml"
+    params:
+        hub=config["model"].get("hub", {}),
+        local_dir=lambda w, output: str(Path(output.config).parent),
+    shell:
+        "python -m cpt.hub --repo-type model --repo-id {params.hub[repo_id]} --revision {params.hub[revision]}"
+        " --allow-patterns {params.hub[allow_patterns]} --local-dir {params.local_dir} > {log} 2>&1"
 
 
 rule download_source:
     """Bulk download of a hub source and the Stack-v2 contents (TBs): a job on the data-transfer nodes
-    under the frontier profile (slurm.resources.download_source), resumable (finished files are kept)."""
+    under the frontier profile (slurm.resources.download_source), resumable (finished files are kept).
+    """
     output:
         f"{DATA_DIR}/sources/{{source}}.download.json",
-    params:
-        spec=lambda w: source_spec(w.source),
     log:
         f"{RUN_DIR}/logs/download_source/{{source}}.log",
-    resources:
-        **rule_resources("download_source"),
     conda:
         "../../envs/data.yaml"
+    resources:
+        **rule_resources("download_source"),
+    params:
+        spec=lambda w: source_spec(w.source),
     shell:
-        "{PY} cpt.data.sources --name {wildcards.source} --spec {params.spec:q} --download-only --out {output}"
-        " > {log} 2>&1"
+        "python -m cpt.data.sources --name {wildcards.source} --spec {params.spec:q} --download-only"
+        " --out {output} > {log} 2>&1"
 
 
 rule list_source:
@@ -61,15 +51,16 @@ rule list_source:
     output:
         listing=f"{DATA_DIR}/sources/{{source}}.txt",
         fingerprint=f"{DATA_DIR}/sources/{{source}}.txt.json",
-    params:
-        spec=lambda w: source_spec(w.source),
     log:
         f"{RUN_DIR}/logs/list_source/{{source}}.log",
     localrule: True
     conda:
         "../../envs/data.yaml"
+    params:
+        spec=lambda w: source_spec(w.source),
     shell:
-        "{PY} cpt.data.sources --name {wildcards.source} --spec {params.spec:q} --out {output.listing} > {log} 2>&1"
+        "python -m cpt.data.sources --name {wildcards.source} --spec {params.spec:q}"
+        " --out {output.listing} > {log} 2>&1"
 
 
 rule tokenize:
@@ -82,23 +73,23 @@ rule tokenize:
     output:
         arrow=f"{DATA_DIR}/tokenized/{{source}}/{{shard}}.arrow",
         stats=f"{DATA_DIR}/tokenized/{{source}}/{{shard}}.arrow.json",
-    params:
-        spec=lambda w: source_spec(w.source),
-        shards=lambda w: SOURCES[w.source]["shards"],
-        model_dir=BASE_DIR,
-        seq_len=config["data"]["seq_len"],
-        batch_size=config["data"]["tokenize"]["batch_size"],
-    resources:
-        **rule_resources("tokenize"),
     log:
         f"{RUN_DIR}/logs/tokenize/{{source}}/{{shard}}.log",
     conda:
         "../../envs/data.yaml"
+    resources:
+        **rule_resources("tokenize"),
+    params:
+        spec=lambda w: source_spec(w.source),
+        shards=lambda w: SOURCES[w.source]["shards"],
+        model_dir=lambda w, input: str(Path(input.model_config).parent),
+        seq_len=config["data"]["seq_len"],
+        batch_size=config["data"]["tokenize"]["batch_size"],
     shell:
-        "{PY} cpt.data.tokenize --name {wildcards.source} --spec {params.spec:q} --paths-file {input.listing}"
-        " --shard $((10#{wildcards.shard})) --shards {params.shards} --model-dir {params.model_dir}"
-        " --seq-len {params.seq_len} --batch-size {params.batch_size} --threads {threads} --out {output.arrow}"
-        " > {log} 2>&1"
+        "python -m cpt.data.tokenize --name {wildcards.source} --spec {params.spec:q}"
+        " --paths-file {input.listing} --shard $((10#{wildcards.shard})) --shards {params.shards}"
+        " --model-dir {params.model_dir} --seq-len {params.seq_len} --batch-size {params.batch_size}"
+        " --threads {threads} --out {output.arrow} > {log} 2>&1"
 
 
 rule mix_plan:
@@ -108,23 +99,25 @@ rule mix_plan:
         tokenizer=rules.download_model.output.tokenizer,
     output:
         f"{DATA_DIR}/mix/plan.json",
-    params:
-        settings=json.dumps({
-            "weights": SETTINGS.weights,
-            "seed": config["data"]["mix"]["seed"],
-            "weighting": config["data"]["mix"]["weighting"],
-            "seq_len": config["data"]["seq_len"],
-            "shard_rows": [SETTINGS.shard_rows(i) for i in range(SETTINGS.mixed_shards)],
-            "rows_needed": SETTINGS.rows_needed,
-        }),
-    resources:
-        **rule_resources("mix_plan"),
     log:
         f"{RUN_DIR}/logs/mix_plan.log",
     conda:
         "../../envs/data.yaml"
+    resources:
+        **rule_resources("mix_plan"),
+    params:
+        settings=json.dumps(
+            {
+                "weights": SETTINGS.weights,
+                "seed": config["data"]["mix"]["seed"],
+                "weighting": config["data"]["mix"]["weighting"],
+                "seq_len": config["data"]["seq_len"],
+                "shard_rows": [SETTINGS.shard_rows(i) for i in range(SETTINGS.mixed_shards)],
+                "rows_needed": SETTINGS.rows_needed,
+            }
+        ),
     shell:
-        "{PY} cpt.data.mix plan --stats {input.stats} --tokenizer {input.tokenizer}"
+        "python -m cpt.data.mix plan --stats {input.stats} --tokenizer {input.tokenizer}"
         " --settings {params.settings:q} --out {output} > {log} 2>&1"
 
 
@@ -135,14 +128,15 @@ rule mix_shard:
     output:
         arrow=f"{DATA_DIR}/mixed/{{shard}}.arrow",
         stats=f"{DATA_DIR}/mixed/{{shard}}.arrow.json",
-    resources:
-        **rule_resources("mix_shard"),
     log:
         f"{RUN_DIR}/logs/mix_shard/{{shard}}.log",
     conda:
         "../../envs/data.yaml"
+    resources:
+        **rule_resources("mix_shard"),
     shell:
-        "{PY} cpt.data.mix shard --plan {input} --index $((10#{wildcards.shard})) --out {output.arrow} > {log} 2>&1"
+        "python -m cpt.data.mix shard --plan {input} --index $((10#{wildcards.shard}))"
+        " --out {output.arrow} > {log} 2>&1"
 
 
 rule manifest:
@@ -152,11 +146,11 @@ rule manifest:
         stats=mixed_stats(),
     output:
         manifest_path(),
-    resources:
-        **rule_resources("manifest"),
     log:
         f"{RUN_DIR}/logs/manifest.log",
     conda:
         "../../envs/data.yaml"
+    resources:
+        **rule_resources("manifest"),
     shell:
-        "{PY} cpt.data.mix manifest --plan {input.plan} --stats {input.stats} --out {output} > {log} 2>&1"
+        "python -m cpt.data.mix manifest --plan {input.plan} --stats {input.stats}" " --out {output} > {log} 2>&1"

@@ -1,84 +1,53 @@
 # Evaluation stage: export each evaluated checkpoint -> lm-eval per (step, task) -> results JSON.
 # Step 0 is the base model dir as is; the datasets are fetched on the login node first.
-import json
-import re
+# Every eval and export option is a param of the jobs it changes, so editing one reruns those
+# jobs and nothing else (tests/eval/test_pipeline.py).
+from cpt.evaluate.steps import check_cadence
 
-from cpt.evaluate.steps import check_cadence, covering_segment_end, evaluated_steps, model_dir, result_path
-
-EVAL = config["eval"]
-EVAL_DIR = f"{RUN_DIR}/eval"
-EVAL_TASKS = {task["name"]: task for task in EVAL["tasks"]}
-EVAL_STEPS = evaluated_steps(EVAL["every"], config["train"]["steps"])
-STEP_PATTERN = r"\d{8}"
-TASK_PATTERN = "|".join(re.escape(name) for name in EVAL_TASKS)
-INCLUDE_ARGS = " ".join(f"--include-path {path}" for path in EVAL["include_path"])
 if len(EVAL_TASKS) != len(EVAL["tasks"]):
     raise ValueError("config: eval.tasks[].name must be unique (it names the results files)")
-if "keep_every" in config["train"].get("checkpoint", {}):
-    check_cadence(EVAL["every"], config["train"]["checkpoint"]["keep_every"])
-
-
-def export_dir(path):
-    """With eval.remove_exports an export is temp(): Snakemake deletes it once every job reading it
-    (its step's eval tasks, and any other declared consumer) is done, and re-exports it for a rerun."""
-    return temp(path) if EVAL["remove_exports"] else path
-
-
-def eval_results():
-    """Every (step, task) results JSON: the evaluate target, and the report's input."""
-    return [str(result_path(RUN_DIR, step, name)) for step in EVAL_STEPS for name in EVAL_TASKS]
-
-
-def eval_model(wildcards):
-    """What an eval job reads: the base model's files at step 0, else the step's export."""
-    step = int(wildcards.step)
-    if step == 0:
-        return [rules.download_model.output.config, rules.download_model.output.tokenizer]
-    return str(model_dir(step, BASE_DIR, RUN_DIR))
-
-
-def trained_checkpoint(wildcards):
-    """The record of the training segment that writes this step's checkpoint (kept: keep_every)."""
-    train = config["train"]
-    end = covering_segment_end(int(wildcards.step), train["steps_per_segment"], train["steps"])
-    return segment_record(end)
+if "keep_every" in TRAIN.get("checkpoint", {}):
+    check_cadence(EVAL["every"], TRAIN["checkpoint"]["keep_every"])
 
 
 rule eval_prefetch:
     """A task's datasets into the HF cache (login node: compute nodes have no internet)."""
     output:
         f"{EVAL_DIR}/prefetch/{{task}}.json",
-    wildcard_constraints:
-        task=TASK_PATTERN,
-    params:
-        task=lambda w: EVAL_TASKS[w.task]["task"],
-        include=INCLUDE_ARGS,
     log:
         f"{RUN_DIR}/logs/eval/prefetch/{{task}}.log",
+    wildcard_constraints:
+        task=TASK_PATTERN,
     localrule: True
     conda:
         "../../envs/eval.yaml"
+    params:
+        task=lambda w: EVAL_TASKS[w.task]["task"],
+        include=INCLUDE_ARGS,
     shell:
-        "{PY} cpt.evaluate.prefetch --task {params.task} {params.include} --out {output} > {log} 2>&1"
+        "python -m cpt.evaluate.prefetch --task {params.task} {params.include} --out {output}" " > {log} 2>&1"
 
 
 rule eval_export:
     """A kept training checkpoint as a self-contained HF dir (safetensors, config, tokenizer)."""
     input:
-        trained_checkpoint,
+        trained=trained_checkpoint,
+        config=rules.download_model.output.config,
+        tokenizer=rules.download_model.output.tokenizer,
     output:
         export_dir(directory(f"{EVAL_DIR}/models/step-{{step}}")),
-    wildcard_constraints:
-        step=STEP_PATTERN,
-    params:
-        checkpoint=lambda w: f"{RUN_DIR}/train/checkpoints/step-{w.step}",
     log:
         f"{RUN_DIR}/logs/eval/export/step-{{step}}.log",
-    threads: 1
+    wildcard_constraints:
+        step=STEP_PATTERN,
     conda:
         "../../envs/eval.yaml"
+    threads: 1
+    params:
+        checkpoint=lambda w: f"{TRAIN_DIR}/checkpoints/step-{w.step}",
+        base_dir=lambda w, input: str(Path(input.config).parent),
     shell:
-        "{PY} cpt.train.export --checkpoint {params.checkpoint} --base-dir {BASE_DIR}"
+        "python -m cpt.train.export --checkpoint {params.checkpoint} --base-dir {params.base_dir}"
         " --out {output} > {log} 2>&1"
 
 
@@ -86,33 +55,45 @@ if EVAL["node_jobs"]:
 
     rule eval_step:
         """A step's tasks in one node job, each on its own GCD at the same time (Frontier charges
-        whole nodes); per-task logs as eval_task's. A failed task writes a 'failed' record, exit 0."""
+        whole nodes); per-task logs as eval_task's. A failed task writes a 'failed' record, exit 0.
+        """
         input:
             model=eval_model,
             prefetch=[f"{EVAL_DIR}/prefetch/{name}.json" for name in EVAL_TASKS],
         output:
             [f"{EVAL_DIR}/results/step-{{step}}/{name}.json" for name in EVAL_TASKS],
-        wildcard_constraints:
-            step=STEP_PATTERN,
-        params:
-            model_dir=lambda w: model_dir(int(w.step), BASE_DIR, RUN_DIR),
-            gcds=cluster.request(config, "eval_step").get("gpus", 1),
-            tasks=lambda w: json.dumps([{**spec, "out": str(result_path(RUN_DIR, int(w.step), name)),
-                                         "log": f"{RUN_DIR}/logs/eval/step-{w.step}/{name}.log"}
-                                        for name, spec in EVAL_TASKS.items()]),
-            limit="" if EVAL["limit"] is None else f"--limit {EVAL['limit']}",
-            include=INCLUDE_ARGS,
         log:
             f"{RUN_DIR}/logs/eval/step-{{step}}/node.log",
+        wildcard_constraints:
+            step=STEP_PATTERN,
+        conda:
+            "../../envs/eval.yaml"
         threads: 1
         resources:
             **rule_resources("eval_step"),
-        conda:
-            "../../envs/eval.yaml"
+        params:
+            model_dir=lambda w: model_dir(int(w.step), BASE_DIR, RUN_DIR),
+            gcds=cluster.request(config, "eval_step").get("gpus", 1),
+            tasks=lambda w: json.dumps(
+                [
+                    {
+                        **spec,
+                        "out": str(result_path(RUN_DIR, int(w.step), name)),
+                        "log": f"{RUN_DIR}/logs/eval/step-{w.step}/{name}.log",
+                    }
+                    for name, spec in EVAL_TASKS.items()
+                ],
+                sort_keys=True,
+            ),
+            limit=LIMIT_ARGS,
+            include=INCLUDE_ARGS,
+            batch_size=EVAL["batch_size"],
+            dtype=EVAL["dtype"],
+            device=EVAL["device"],
         shell:
-            "{PY} cpt.evaluate.node --gcds {params.gcds} --tasks {params.tasks:q} --"
-            " --model-dir {params.model_dir} --step $((10#{wildcards.step})) --batch-size {EVAL[batch_size]}"
-            " --dtype {EVAL[dtype]} --device {EVAL[device]} {params.limit} {params.include} > {log} 2>&1"
+            "python -m cpt.evaluate.node --gcds {params.gcds} --tasks {params.tasks:q} --"
+            " --model-dir {params.model_dir} --step $((10#{wildcards.step})) --batch-size {params.batch_size}"
+            " --dtype {params.dtype} --device {params.device} {params.limit} {params.include} > {log} 2>&1"
 
 else:
 
@@ -123,23 +104,29 @@ else:
             prefetch=f"{EVAL_DIR}/prefetch/{{task}}.json",
         output:
             f"{EVAL_DIR}/results/step-{{step}}/{{task}}.json",
+        log:
+            f"{RUN_DIR}/logs/eval/step-{{step}}/{{task}}.log",
         wildcard_constraints:
             step=STEP_PATTERN,
             task=TASK_PATTERN,
-        params:
-            model_dir=lambda w: model_dir(int(w.step), BASE_DIR, RUN_DIR),
-            spec=lambda w: EVAL_TASKS[w.task],
-            limit="" if EVAL["limit"] is None else f"--limit {EVAL['limit']}",
-            include=INCLUDE_ARGS,
-        log:
-            f"{RUN_DIR}/logs/eval/step-{{step}}/{{task}}.log",
+        conda:
+            "../../envs/eval.yaml"
         threads: 1
         resources:
             **rule_resources("eval_task"),
-        conda:
-            "../../envs/eval.yaml"
+        params:
+            model_dir=lambda w: model_dir(int(w.step), BASE_DIR, RUN_DIR),
+            # scalars, not the task's dict: reordering its keys in a YAML file must rerun nothing
+            task=lambda w: EVAL_TASKS[w.task]["task"],
+            num_fewshot=lambda w: EVAL_TASKS[w.task]["num_fewshot"],
+            metric=lambda w: EVAL_TASKS[w.task]["metric"],
+            limit=LIMIT_ARGS,
+            include=INCLUDE_ARGS,
+            batch_size=EVAL["batch_size"],
+            dtype=EVAL["dtype"],
+            device=EVAL["device"],
         shell:
-            "{PY} cpt.evaluate.run --model-dir {params.model_dir} --step $((10#{wildcards.step}))"
-            " --name {wildcards.task} --task {params.spec[task]} --num-fewshot {params.spec[num_fewshot]}"
-            " --metric {params.spec[metric]} --batch-size {EVAL[batch_size]} --dtype {EVAL[dtype]}"
-            " --device {EVAL[device]} {params.limit} {params.include} --out {output} > {log} 2>&1"
+            "python -m cpt.evaluate.run --model-dir {params.model_dir} --step $((10#{wildcards.step}))"
+            " --name {wildcards.task} --task {params.task} --num-fewshot {params.num_fewshot}"
+            " --metric {params.metric} --batch-size {params.batch_size} --dtype {params.dtype}"
+            " --device {params.device} {params.limit} {params.include} --out {output} > {log} 2>&1"

@@ -1,11 +1,7 @@
-# Report stage: the results table (Markdown, CSV, LaTeX) and plots, also in `snakemake --report`.
+# Report stage: the results table (HTML, Markdown, CSV, LaTeX) and plots, also in the
+# `snakemake --report` page: the HTML table and the config digest in its caption, inline.
+from cpt.digest import config_digest
 from cpt.report.training import TRAINING_PLOTS
-
-REPORT_DIR = f"{RUN_DIR}/report"
-
-
-def report_page():
-    return f"{REPORT_DIR}/results.md"
 
 
 rule report_tables:
@@ -13,24 +9,48 @@ rule report_tables:
     input:
         eval_results(),
     output:
-        markdown=report(report_page(), category="Results", labels={"table": "Markdown"}),
+        html=report(
+            f"{REPORT_DIR}/results.html",
+            caption="../report/results.rst",
+            category="Results",
+            labels={"table": "HTML"},
+        ),
+        markdown=report(f"{REPORT_DIR}/results.md", category="Results", labels={"table": "Markdown"}),
         csv=report(f"{REPORT_DIR}/results.csv", category="Results", labels={"table": "CSV"}),
         latex=report(f"{REPORT_DIR}/results.tex", category="Results", labels={"table": "LaTeX"}),
-        training=[report(f"{REPORT_DIR}/plots/{name}.png", category="Training", labels={"plot": name})
-                  for name in TRAINING_PLOTS],
-        metrics=[report(f"{REPORT_DIR}/plots/metric-{name}.png", category="Evaluation", labels={"task": name})
-                 for name in EVAL_TASKS],
-    params:
-        steps=",".join(map(str, EVAL_STEPS)),
-        tasks=" ".join(f"--task {name}={t['metric']}" for name, t in EVAL_TASKS.items()),
-        tokens_per_step=SETTINGS.global_batch_rows * config["data"]["seq_len"],
-        bins=config["report"],
+        training=[
+            report(
+                f"{REPORT_DIR}/plots/{name}.png",
+                category="Training",
+                labels={"plot": name},
+            )
+            for name in TRAINING_PLOTS
+        ],
+        metrics=[
+            report(
+                f"{REPORT_DIR}/plots/metric-{name}.png",
+                category="Evaluation",
+                labels={"task": name},
+            )
+            for name in EVAL_TASKS
+        ],
     log:
         f"{RUN_DIR}/logs/report.log",
     localrule: True
     conda:
         "../../envs/eval.yaml"
+    params:
+        run_dir=lambda w, output: str(Path(output.markdown).parents[1]),
+        steps=",".join(map(str, EVAL_STEPS)),
+        tasks=" ".join(f"--task {name}={t['metric']}" for name, t in EVAL_TASKS.items()),
+        tokens_per_step=SETTINGS.global_batch_rows * config["data"]["seq_len"],
+        loss_bin_steps=config["report"]["loss_bin_steps"],
+        coarse_bin_steps=config["report"]["coarse_bin_steps"],
+        # the run's whole config, as one number the tables print: a config edit redraws them
+        config_digest=config_digest(config),
+        out_dir=lambda w, output: str(Path(output.markdown).parent),
     shell:
-        "{PY} cpt.report --run-dir {RUN_DIR} --steps {params.steps} {params.tasks}"
-        " --tokens-per-step {params.tokens_per_step} --loss-bin-steps {params.bins[loss_bin_steps]}"
-        " --coarse-bin-steps {params.bins[coarse_bin_steps]} --out-dir {REPORT_DIR} > {log} 2>&1"
+        "python -m cpt.report --run-dir {params.run_dir} --steps {params.steps} {params.tasks}"
+        " --tokens-per-step {params.tokens_per_step} --loss-bin-steps {params.loss_bin_steps}"
+        " --coarse-bin-steps {params.coarse_bin_steps} --config-digest {params.config_digest}"
+        " --out-dir {params.out_dir} > {log} 2>&1"

@@ -12,41 +12,12 @@
 # resources, mesh) never rerun it; result-changing edits on a trained run are refused
 # here, at parse time (so at dry run), unless train.continue_from names the step.
 import json
-import math
 
-from cpt.train.config import TrainConfig
 from cpt.train.lineage import check_config, digest_at, next_history
 
-TRAIN = config["train"]
-TRAIN_DIR = f"{RUN_DIR}/train"
-TRAIN_WORLD = math.prod(TRAIN["parallel"].values())
-SEGMENT_ENDS = TrainConfig.from_dict(TRAIN).segment_ends()
 check_config(config, TRAIN_DIR)
 TRAIN_HISTORY = next_history(config, TRAIN_DIR)
 CHAIN_CONFIG = json.dumps(config)  # a global, not a param: only the digest may trigger reruns
-
-
-def checkpoint_marker(step):
-    """A checkpoint's completion marker: written last, so it stands for the whole dir."""
-    return f"{TRAIN_DIR}/checkpoints/step-{step:08d}/complete.json"
-
-
-def segment_record(step):
-    """What train_segment writes once step `step` is complete and valid (evals depend on it)."""
-    return f"{TRAIN_DIR}/segments/step-{step:08d}.json"
-
-
-def segment_checkpoints():
-    """Every segment's record: asking for all of them (not just the last) makes a deleted
-    record rerun that segment, which returns at once while its checkpoint is valid."""
-    return [segment_record(end) for end in SEGMENT_ENDS]
-
-
-def previous_segment(wildcards):
-    """The record of the segment before this one (the step-0 import's marker for the first)."""
-    end = int(wildcards.step)
-    before = [e for e in SEGMENT_ENDS if e < end]
-    return segment_record(before[-1]) if before else checkpoint_marker(0)
 
 
 rule train_import:
@@ -58,13 +29,17 @@ rule train_import:
         checkpoint_marker(0),
     log:
         f"{RUN_DIR}/logs/train/import.log",
+    conda:
+        "../../envs/train.yaml"
     threads: 1
     resources:
         **rule_resources("train_import"),
-    conda:
-        "../../envs/train.yaml"
+    params:
+        base_dir=lambda w, input: str(Path(input.config).parent),
+        checkpoints=lambda w, output: str(Path(output[0]).parent.parent),
     shell:
-        "{PY} cpt.train.import_base --base-dir {BASE_DIR} --checkpoints {TRAIN_DIR}/checkpoints > {log} 2>&1"
+        "python -m cpt.train.import_base --base-dir {params.base_dir} --checkpoints {params.checkpoints}"
+        " > {log} 2>&1"
 
 
 rule train_segment:
@@ -78,20 +53,22 @@ rule train_segment:
         tokenizer=rules.download_model.output.tokenizer,
     output:
         f"{TRAIN_DIR}/segments/step-{{step}}.json",
-    wildcard_constraints:
-        step="|".join(f"{end:08d}" for end in SEGMENT_ENDS),
-    params:
-        training_digest=lambda w: digest_at(TRAIN_HISTORY, int(w.step)),
     log:
         f"{RUN_DIR}/logs/train/step-{{step}}.log",
+    wildcard_constraints:
+        step="|".join(f"{end:08d}" for end in SEGMENT_ENDS),
+    retries: 0
+    localrule: True
+    conda:
+        "../../envs/train.yaml"
     resources:
         # a resource, not a param: it must not trigger reruns, and it is known only once the
         # executor is (after parsing): a Slurm profile drives the chain, none trains here
         chain=lambda wildcards: "local" if workflow.local_exec else "slurm",
-    localrule: True
-    retries: 0
-    conda:
-        "../../envs/train.yaml"
+    params:
+        training_digest=lambda w: digest_at(TRAIN_HISTORY, int(w.step)),
+    # A lint finding left on purpose (tests/test_lint.py): the whole config travels in the command,
+    # not as a param, because Snakemake reruns a job whose params change, and here only the digest may.
     shell:
-        "{PY} cpt.train.chain segment --config {CHAIN_CONFIG:q} --step $((10#{wildcards.step}))"
+        "python -m cpt.train.chain segment --config {CHAIN_CONFIG:q} --step $((10#{wildcards.step}))"
         " --out {output} --mode {resources.chain} >> {log} 2>&1"

@@ -18,6 +18,7 @@ import sys
 
 from cpt.atomic import write_json
 from cpt.evaluate.run import task_manager
+from cpt.progress import bars_as_log_lines
 
 log = logging.getLogger("cpt.evaluate")
 
@@ -77,4 +78,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    bars_as_log_lines()  # lm-eval, transformers and datasets draw tqdm bars into the job log
     sys.exit(main())

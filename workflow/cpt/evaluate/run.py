@@ -22,6 +22,7 @@ from pathlib import Path
 
 from cpt.atomic import write_json
 from cpt.evaluate.record import task_record
+from cpt.progress import bars_as_log_lines
 
 log = logging.getLogger("cpt.evaluate")
 DEMO_TASKS = Path(__file__).parent / "demo_tasks"
@@ -151,4 +152,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    bars_as_log_lines()  # lm-eval, transformers and datasets draw tqdm bars into the job log
     sys.exit(main())

@@ -33,10 +33,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="global batch tokens; used where metrics.jsonl lacks tokens_seen")
     parser.add_argument("--loss-bin-steps", type=int, required=True, help="report.loss_bin_steps")
     parser.add_argument("--coarse-bin-steps", type=int, required=True, help="report.coarse_bin_steps")
+    parser.add_argument("--config-digest", default=None, help="the run's cpt.digest.config_digest, printed with the table")
     parser.add_argument("--out-dir", type=Path, required=True)
     args = parser.parse_args(argv)
     spec = ReportSpec(args.run_dir, [int(s) for s in args.steps.split(",")], dict(args.task),
-                      args.out_dir, args.tokens_per_step, args.loss_bin_steps, args.coarse_bin_steps)
+                      args.out_dir, args.tokens_per_step, args.loss_bin_steps, args.coarse_bin_steps,
+                      args.config_digest)
     for line in make_report(spec):
         print(f"report: {line[2:]}", file=sys.stderr)
     print(f"report: {args.out_dir / 'results.md'}")

@@ -20,6 +20,7 @@ class ReportSpec:
     tokens_per_step: int | None     # global batch tokens; where metrics.jsonl lacks tokens_seen
     loss_bin_steps: int             # report.loss_bin_steps
     coarse_bin_steps: int           # report.coarse_bin_steps
+    config_digest: str | None = None  # cpt.digest.config_digest of the run's config
 
 
 def _write(path: Path, text: str) -> None:
@@ -46,11 +47,16 @@ def task_legend(rows: list[table.Row], tasks: dict[str, str]) -> list[str]:
     return lines
 
 
+def run_line(spec: ReportSpec) -> str:
+    """Which run the table is of: its name and, when known, its config digest."""
+    digest = f", config digest {spec.config_digest}" if spec.config_digest else ""
+    return f"Run {spec.run_dir.name}{digest}. Values in percent: value ± stderr (change from step 0 in points)."
+
+
 def page(rows, spec: ReportSpec, plot_paths: list[Path], log) -> str:
     names = list(spec.tasks)
     issues = problems(rows)
-    parts = [f"# Evaluation report: {spec.run_dir.name}", "",
-             "Values in percent: value ± stderr (change from step 0 in points).", "",
+    parts = [f"# Evaluation report: {spec.run_dir.name}", "", run_line(spec), "",
              table.markdown(rows, names), "## Tasks", "", *task_legend(rows, spec.tasks), "",
              "## Problems", "", *(issues or ["none"]), ""]
     if log.skipped_lines:
@@ -77,6 +83,7 @@ def make_report(spec: ReportSpec) -> list[str]:
         path = metric_plot_path(spec.out_dir, name)
         plots.metric_plot(path, rows, name, metric)
         plot_paths.append(path)
+    _write(spec.out_dir / "results.html", table.to_html(rows, names, run_line(spec)))
     _write(spec.out_dir / "results.csv", table.to_csv(rows, names))
     _write(spec.out_dir / "results.tex", table.latex(rows, names))
     _write(spec.out_dir / "results.md", page(rows, spec, plot_paths, log))

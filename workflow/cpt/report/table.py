@@ -1,4 +1,4 @@
-"""The results table: rows = steps (with tokens seen), columns = tasks; Markdown, CSV, LaTeX.
+"""The results table: rows = steps (with tokens seen), columns = tasks; Markdown, HTML, CSV, LaTeX.
 
 Values are in percent, as papers print them: value ± stderr, and for later
 steps the change from step 0 in points.
@@ -7,6 +7,7 @@ steps the change from step 0 in points.
 from __future__ import annotations
 
 import csv
+import html
 import io
 from dataclasses import dataclass
 
@@ -64,6 +65,17 @@ def markdown(rows: list[Row], names: list[str]) -> str:
         lines.append(f"| {row.step:,} | {human_tokens(row.tokens)} | "
                      + " | ".join(cell_text(row, base, n) for n in names) + " |")
     return "\n".join(lines) + "\n"
+
+
+def to_html(rows: list[Row], names: list[str], caption: str) -> str:
+    """An HTML fragment (a <table>): Snakemake's report shows it inline, a browser opens it as is."""
+    base = base_row(rows)
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in ["Step", "Tokens", *names])
+    body = ["<tr>" + "".join(f"<td>{html.escape(text)}</td>" for text in
+                             [f"{row.step:,}", human_tokens(row.tokens), *(cell_text(row, base, n) for n in names)])
+            + "</tr>" for row in rows]
+    return (f'<table class="cpt-results">\n<caption>{html.escape(caption)}</caption>\n'
+            f"<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>\n")
 
 
 def to_csv(rows: list[Row], names: list[str]) -> str:

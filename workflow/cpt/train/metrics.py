@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from cpt.progress import hms
+
 log = logging.getLogger("cpt")
 
 # Dense bf16 peak per device (one MI250X GCD is one device), FLOP/s.
@@ -95,15 +97,10 @@ class Metrics:
         rate = (r["step"] - self._start_step) / max(time.monotonic() - self._start, 1e-9)
 
         def eta(target: int) -> str:
-            return _duration((target - r["step"]) / rate) if rate > 0 else "?"
+            return hms((target - r["step"]) / rate) if rate > 0 else "?"
         mfu = f" | mfu {100 * r['mfu']:.1f}%" if r["mfu"] is not None else ""
         return (f"step {r['step']}/{self.total_steps} | loss {r['loss']:.4f} | lr {r['lr']:.3g} | "
                 f"gnorm {r['grad_norm']:.3f} | {r['tokens_per_s']:,.0f} tok/s "
                 f"({r['tokens_per_s_per_device']:,.0f}/device){mfu} | step {r['step_time_s']:.3f}s "
                 f"(data {r['data_wait_s']:.3f}s) | mem {r['memory_peak_gb']:.1f} GB | "
                 f"ETA segment {eta(self.end_step)}, run {eta(self.total_steps)}")
-
-
-def _duration(seconds: float) -> str:
-    h, rest = divmod(int(seconds), 3600)
-    return f"{h}h{rest // 60:02d}m" if h else f"{rest // 60}m{rest % 60:02d}s"
