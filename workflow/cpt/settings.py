@@ -7,6 +7,7 @@ the numbers that fix the DAG up front (how many mixed shards, rows needed).
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import dataclass
@@ -107,3 +108,14 @@ def load_config(paths: list[str]) -> dict:
         update_config(config, yaml.safe_load(Path(path).read_text()) or {})
     checks.load(config, " + ".join(map(str, paths)))
     return config
+
+
+def add_config_arguments(parser, rule: str) -> None:
+    """The config arguments of a CLI that a rule also runs: files from a person, or the JSON the rule passes."""
+    parser.add_argument("configs", nargs="*", default=["config.yaml"], help="config.yaml, then overlays")
+    parser.add_argument("--config-json", help=f"the effective config as JSON (the {rule} rule passes it)")
+
+
+def config_from_arguments(args) -> dict:
+    """The config named by add_config_arguments' arguments (files are loaded and checked)."""
+    return json.loads(args.config_json) if args.config_json else load_config(args.configs)

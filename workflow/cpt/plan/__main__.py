@@ -9,13 +9,12 @@ from pathlib import Path
 
 from cpt.plan import __doc__ as PLAN_DOC
 from cpt.plan.make import make_plan, render
-from cpt.settings import ConfigError, load_config
+from cpt.settings import ConfigError, add_config_arguments, config_from_arguments
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cpt.plan", description=PLAN_DOC.split("\n")[0])
-    parser.add_argument("configs", nargs="*", default=["config.yaml"], help="config.yaml, then overlays")
-    parser.add_argument("--config-json", help="the effective config as JSON (the plan rule passes it)")
+    add_config_arguments(parser, "plan")
     parser.add_argument("--manifest", type=Path, help="a finished mix's manifest.json (default: the run's, if any)")
     parser.add_argument("--metrics", type=Path, help="an earlier run's metrics.jsonl (default: the run's, if any)")
     parser.add_argument("--measured", type=Path, metavar="GPU_TRAIN_JSON",
@@ -27,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="also trace memory per GCD with the real trainer at full shape on a fake process "
                              "group (CPU, compile off; minutes for an 8B model)")
     args = parser.parse_args(argv)
-    config = json.loads(args.config_json) if args.config_json else load_config(args.configs)
+    config = config_from_arguments(args)
     run_dir = Path(config["results_dir"]) / config["run"]
     manifest_path = args.manifest or run_dir / "data" / "manifest.json"
     if args.trace_memory:

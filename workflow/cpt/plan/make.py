@@ -68,13 +68,15 @@ def check_memory(plan: dict) -> None:
     what = " and ".join(f"{how} peak {peak:.1f} GB" for how, peak in over.items())
     limit = (f"slurm.node.gcd_memory_gb={plan['gcd_memory_gb']:g} less slurm.planner.memory_headroom "
              f"({usable:.1f} GB usable)")
+    model = f" (model: {plan['params'] / 1e9:.2f}B params, shape from {plan['model_from']})"
     if largest is None:
         raise ConfigError(f"memory per GCD: {what} at train.micro_batch={micro} exceeds {limit}, and even "
                           "train.micro_batch=1 does not fit; raise train.parallel.tp or train.parallel.dp_shard, "
-                          "or lower data.seq_len")
+                          f"or lower data.seq_len{model}")
     fix = (f"set train.micro_batch to {largest} or less (a divisor of train.local_batch)" if largest < micro else
-           "the modelled peak fits at this micro-batch but the trace's does not: lower train.micro_batch")
-    raise ConfigError(f"memory per GCD: {what} at train.micro_batch={micro} exceeds {limit}; {fix}")
+           f"the modelled peak fits at this micro-batch but the {' and '.join(over)} one does not: lower "
+           "train.micro_batch")
+    raise ConfigError(f"memory per GCD: {what} at train.micro_batch={micro} exceeds {limit}; {fix}{model}")
 
 
 def mix_warnings(sources: dict, planner: dict) -> list[str]:

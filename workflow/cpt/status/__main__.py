@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from cpt.digest import config_digest, training_digest
-from cpt.settings import ConfigError, load_config
+from cpt.settings import ConfigError, add_config_arguments, config_from_arguments
 from cpt.status.disk import disk_usage
 from cpt.status.evals import eval_state
 from cpt.status.slurm import CHAIN, queued_jobs
@@ -131,14 +131,13 @@ def plot(s: dict, records: list[dict], out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cpt.status", description=__doc__.split("\n")[0])
-    parser.add_argument("configs", nargs="*", default=["config.yaml"], help="config.yaml, then overlays")
-    parser.add_argument("--config-json", help="the effective config as JSON (the status rule passes it)")
+    add_config_arguments(parser, "status")
     parser.add_argument("--json", type=Path, help="also write the status as JSON here")
     parser.add_argument("--plot", type=Path, help="also draw loss and tokens/s so far into this PNG")
     parser.add_argument("--no-disk", action="store_true", help="skip walking the output dirs (large Lustre trees)")
     args = parser.parse_args(argv)
     try:
-        config = json.loads(args.config_json) if args.config_json else load_config(args.configs)
+        config = config_from_arguments(args)
     except (ConfigError, OSError) as err:
         print(f"status: error: {err}", file=sys.stderr)
         return 1
