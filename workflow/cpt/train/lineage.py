@@ -158,17 +158,19 @@ def _check_continue_point(train_dir, history, step: int, environ=os.environ) -> 
     restarts AdamW there, so it is refused here, at dry run, unless that is asked for."""
     root = Path(train_dir) / "checkpoints"
     record = valid_record(root, step, history)
-    valid = [s for s in complete_steps(root) if valid_record(root, s, history)]
+    if record is not None and (step == 0 or record.get("has_optimizer", True)
+                               or environ.get(RESUME_WEIGHTS_ONLY_ENV) == "1"):
+        return
+    valid = {s: r for s in complete_steps(root) if (r := valid_record(root, s, history))}   # only to name them
     if record is None:
         raise ConfigError(f"train.continue_from: {step} is not a kept, valid checkpoint of this run under {root} "
-                          f"(valid: {valid}); pick one of those")
-    if step > 0 and not record.get("has_optimizer", True) and environ.get(RESUME_WEIGHTS_ONLY_ENV) != "1":
-        with_optimizer = [s for s in valid if valid_record(root, s, history).get("has_optimizer", True)]
-        raise ConfigError(
-            f"train.continue_from: {step} is weights only ({step_dir(root, step)}: "
-            f"train.checkpoint.weights_only_older dropped its optimizer state), so continuing from it restarts "
-            f"AdamW's moments at step {step}. Continue from a step that kept its optimizer ({with_optimizer}), "
-            f"or run with {RESUME_WEIGHTS_ONLY_ENV}=1 to restart the optimizer there on purpose.")
+                          f"(valid: {list(valid)}); pick one of those")
+    with_optimizer = [s for s, r in valid.items() if r.get("has_optimizer", True)]
+    raise ConfigError(
+        f"train.continue_from: {step} is weights only ({step_dir(root, step)}: "
+        f"train.checkpoint.weights_only_older dropped its optimizer state), so continuing from it restarts "
+        f"AdamW's moments at step {step}. Continue from a step that kept its optimizer ({with_optimizer}), "
+        f"or run with {RESUME_WEIGHTS_ONLY_ENV}=1 to restart the optimizer there on purpose.")
 
 
 def next_history(config: dict, train_dir: str | Path) -> list[dict]:
