@@ -19,7 +19,7 @@ def task_hours(config) -> list[float]:
 
 
 def test_full_run_eval_is_one_node_job_per_step(full_config):
-    e = evaluation(full_config)
+    e = evaluation(full_config, eval_task_hours(full_config, None))
     steps = len(evaluated_steps(full_config["eval"]["every"], full_config["train"]["steps"]))
     hours = task_hours(full_config)
     assert (e["runs"], e["runs_per_node_job"], e["node_jobs"]) == (steps * 4, 4, steps)
@@ -36,7 +36,7 @@ def test_more_tasks_than_gcds_queue_inside_the_job(full_config):
     config["eval"]["tasks"] = [{**t, "name": f"{t['name']}-{i}"} for i in range(5) for t in config["eval"]["tasks"]]
     rates.update({t["name"]: rates[t["name"].rsplit("-", 1)[0]] for t in config["eval"]["tasks"]})
     # 20 tasks on 8 GCDs: some queue behind others
-    e = evaluation(config)
+    e = evaluation(config, eval_task_hours(config, None))
     hours = task_hours(config)
     assert e["runs_per_node_job"] == 8
     assert e["hours_per_node_job"] == pytest.approx(packed_hours(hours, 8)) and e["hours_per_node_job"] > max(hours)
@@ -58,7 +58,7 @@ def test_eval_hours_have_one_source(full_config):
 def test_one_job_per_run_without_node_jobs(full_config):
     config = copy.deepcopy(full_config)
     config["eval"]["node_jobs"] = False
-    e = evaluation(config)
+    e = evaluation(config, eval_task_hours(config, None))
     assert e["node_jobs"] == e["runs"] and e["node_hours"] == e["unpacked_node_hours"]
 
 

@@ -10,11 +10,9 @@ come from slurm.planner.rates.eval_task (or an earlier run's measured results).
 from __future__ import annotations
 
 import heapq
-from pathlib import Path
 
 from cpt import cluster
 from cpt.evaluate.steps import evaluated_steps
-from cpt.plan.rates import eval_task_hours
 
 
 def packed_hours(hours: list[float], gcds: int) -> float:
@@ -26,10 +24,11 @@ def packed_hours(hours: list[float], gcds: int) -> float:
     return max(free_at)
 
 
-def evaluation(config: dict, run_dir: Path | None = None) -> dict:
-    """Eval runs, the node jobs they take, and node-hours, against one node job per run."""
+def evaluation(config: dict, by_task: dict[str, dict]) -> dict:
+    """Eval runs, the node jobs they take, and node-hours, against one node job per run.
+    `by_task`: each task's hours on one GCD (rates.eval_task_hours, as the jobs table has them)."""
     steps = len(evaluated_steps(config["eval"]["every"], config["train"]["steps"]))
-    hours = [t["hours"] for t in eval_task_hours(config, run_dir).values()]
+    hours = [t["hours"] for t in by_task.values()]
     tasks = len(hours)
     if config["eval"]["node_jobs"]:
         gcds = cluster.request(config, "eval_step").get("gpus", config["slurm"]["node"]["gcds"])

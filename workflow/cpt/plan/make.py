@@ -36,7 +36,6 @@ def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | Non
         "sources": mix_usage(weights, sizes, total, config["data"]["mix"]["weighting"]), "sources_from": sizes_from,
         "seconds_per_step": step_s, "seconds_per_step_from": step_s_from, "queue_wait_hours": wait,
         "schedule": schedule(config, step_s, wait),
-        "evaluation": evaluation(config, run_dir),
         "params": param_counts(shape)["total"], "model_from": shape_from,
         "memory_gb": memory_per_gcd(config, shape), "gcd_memory_gb": config["slurm"]["node"]["gcd_memory_gb"],
         "memory_usable_gb": usable_gb(config),
@@ -45,6 +44,7 @@ def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | Non
     }
     plan["jobs"] = plan_jobs(config, sizes, plan["schedule"], plan["params"], run_dir)
     check_jobs(config, plan["jobs"])
+    plan["evaluation"] = evaluation(config, plan["jobs"]["eval_task"]["by_task"])
     plan["storage"] = storage(config, sizes, plan["params"])
     if bench:
         plan["gpu_benchmark"] = bench
