@@ -3,6 +3,7 @@ never more at once than the job's GPUs (real child processes); and the demo's st
 through the eval_step rule (real lm-eval, slow)."""
 
 import json
+import shutil
 import sys
 import time
 
@@ -40,11 +41,9 @@ def test_a_crashed_task_fails_the_job(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_step0_tasks_through_eval_step(tmp_path):
-    from cpt.demo.__main__ import build
-
+def test_demo_step0_tasks_through_eval_step(tmp_path, demo_dir):
     work = link_workflow(tmp_path / "work")
-    build(work / "demo")
+    shutil.copytree(demo_dir, work / "demo")
     (work / "node.yaml").write_text("eval: {node_jobs: true}\n")
     results = [f"results/demo/eval/results/step-00000000/{task}.json" for task in ("Arith", "Count")]
     snakemake(work, "--profile", "profiles/local", "--configfile", "configs/demo.yaml", "node.yaml", "--", *results)

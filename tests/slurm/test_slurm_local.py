@@ -6,6 +6,7 @@ signal lands, which decides the training jobs' `--signal` flag."""
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,12 +20,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def demo_workdir(tmp_path_factory) -> Path:
-    """A working dir with the workflow linked in and a freshly built demo beside it."""
-    from cpt.demo.__main__ import build
-
+def demo_workdir(tmp_path_factory, demo_dir) -> Path:
+    """A working dir with the workflow linked in and a copy of the session's demo beside it."""
     work = link_workflow(tmp_path_factory.mktemp("slurm-work"))
-    build(work / "demo")
+    shutil.copytree(demo_dir, work / "demo")
     return work
 
 
