@@ -1,4 +1,5 @@
-"""The eval and report rules end to end through Snakemake, on checkpoints imported from a tiny base.
+"""The eval and report rules end to end through Snakemake, on checkpoints imported from a tiny base,
+and eval.remove_exports on the same finished run (the last test: it deletes the step-300 export).
 
 The final checkpoint is the base model imported as DCP and copied to step 300
 (where the trainer's last segment would leave it), so it must score exactly
@@ -26,9 +27,9 @@ def run(work, target, *options, overlays):
                      "--", target).stdout
 
 
-def overlay(path: Path, results: Path, base: Path, tasks: list[dict]) -> Path:
+def overlay(path: Path, results: Path, base: Path, tasks: list[dict], **eval_options) -> Path:
     path.write_text(yaml.safe_dump({"results_dir": str(results), "model": {"base_dir": str(base)},
-                                    "eval": {"every": 300, "limit": 16, "tasks": tasks}}))
+                                    "eval": {"every": 300, "limit": 16, "tasks": tasks, **eval_options}}))
     return path
 
 
@@ -119,3 +120,28 @@ def test_eval_logs_have_progress_lines_not_redraws(evaluated):
     text = (run_dir / "logs/eval/step-00000300/Arith.log").read_text()
     assert "\r" not in text  # tqdm's redraws became lines (cpt.progress.bars_as_log_lines)
     assert re.search(r"^Running loglikelihood requests: 100% (\d+)/\1 \[[\d:]+<[\d:]+, ", text, re.M), text[-2000:]
+
+
+@pytest.mark.slow
+def test_exports_removed_after_their_evals_and_recreated_for_a_rerun(evaluated, tiny_model):
+    """eval.remove_exports: an HF export is deleted once its step's evals are done, nothing reruns
+    for its absence, and rerunning one eval re-exports it and gets the same score. Last in this
+    module: it removes the step-300 export the tests above read."""
+    work, run_dir, _ = evaluated
+    config = overlay(work / "remove.yaml", run_dir.parent, tiny_model, [ARITH], remove_exports=True)
+    result = run_dir / "eval/results/step-00000300/Arith.json"
+    export = run_dir / "eval/models/step-00000300"
+    before = json.loads(result.read_text())
+    assert export.exists()
+
+    args = ("--cores", "2", "--configfile", "configs/demo.yaml", str(config), "--")
+
+    snakemake(work, "--forcerun", "eval_task", *args, str(result))  # step 300's eval, then its export goes
+    first = json.loads(result.read_text())
+    assert first["status"] == "ok" and first["value"] == before["value"] and not export.exists()
+    again = snakemake(work, "-n", *args, str(result))
+    assert "Nothing to be done" in again.stdout + again.stderr      # a removed export reruns nothing
+
+    rerun = snakemake(work, "--forcerun", "eval_task", *args, str(result))
+    assert "eval_export" in rerun.stdout + rerun.stderr              # re-exported for the rerun ...
+    assert json.loads(result.read_text())["value"] == first["value"] and not export.exists()   # ... and removed
