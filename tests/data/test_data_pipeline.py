@@ -1,5 +1,7 @@
-"""The real snakemake on the demo config: the data stage end to end, and partial reruns."""
+"""The real snakemake on the demo config: the data stage end to end, partial reruns, and the cleanup
+rules (data.cleanup) on a second run of the same stage."""
 
+import re
 import shutil
 from pathlib import Path
 
@@ -28,9 +30,9 @@ def workdir(tmp_path: Path, demo_dir: Path, name: str) -> Path:
     return work
 
 
-def run(work: Path, target: str) -> str:
+def run(work: Path, target: str, *options: str) -> str:
     """The target with the demo config, the test overlay and the per-step extra overlay."""
-    result = snakemake(work, target, "-c2", "--configfile", "configs/demo.yaml", "overlay.yaml", "extra.yaml")
+    result = snakemake(work, target, "-c2", *options, "--configfile", "configs/demo.yaml", "overlay.yaml", "extra.yaml")
     return result.stdout + result.stderr
 
 
@@ -63,10 +65,12 @@ def test_data_stage_end_to_end_and_partial_reruns(tmp_path, demo_dir):
         assert packed.rows(0, len(packed)).shape == (shard["rows"], 129)
         assert sha256_file(path) == shard["sha256"]
 
-    # same seed in another directory: identical hashes
+    # same seed in another directory, with data.cleanup on: identical hashes; then the cleanup rules
     again = workdir(tmp_path, demo_dir, "b")
+    (again / "extra.yaml").write_text(yaml.safe_dump({"data": {"cleanup": {"raw": True, "tokenized": True}}}))
     run(again, "data")
     assert read_json(again / "results/e2e/data/manifest.json")["shards"] == manifest["shards"]
+    assert_cleanup_empties_consumed_files_and_reruns_nothing(again)
 
     tokenized = mtimes(work, "results/e2e/data/tokenized/*/*.arrow")
     # a different seed reruns the mix only, and changes it
@@ -94,6 +98,28 @@ def test_data_stage_end_to_end_and_partial_reruns(tmp_path, demo_dir):
     changed = {path for path in after if after[path] != tokenized[path]}
     assert changed == {p for p in tokenized if "/finemath/" in p}
     assert all(mix_before[p] != t for p, t in mtimes(work, "results/e2e/data/mixed/*.arrow").items())
+
+
+def assert_cleanup_empties_consumed_files_and_reruns_nothing(work: Path) -> None:
+    """data.cleanup through the real snakemake: consumed raw sources and tokenized shards are emptied
+    in place (mtimes kept), and nothing upstream or downstream reruns for it."""
+    data = work / "results/e2e/data"
+    raw = sorted((work / "demo/sources").rglob("*.parquet")) + sorted((work / "demo/sources").rglob("*.jsonl"))
+    mixed = {p: p.stat().st_mtime_ns for p in data.glob("mixed/*.arrow")}
+    before = {p: p.stat().st_mtime_ns for p in raw}
+    assert all(p.stat().st_size > 0 for p in raw + list(data.glob("tokenized/*/*.arrow")))
+
+    run(work, "cleanup")
+    tokenized = list(data.glob("tokenized/*/*.arrow"))
+    assert tokenized and all(p.stat().st_size == 0 for p in tokenized + raw)
+    assert {p: p.stat().st_mtime_ns for p in raw} == before                   # mtimes kept
+    assert {p: p.stat().st_mtime_ns for p in data.glob("mixed/*.arrow")} == mixed
+    assert all(p.stat().st_size > 0 for p in mixed)                           # training data untouched
+    for target in ("data", "cleanup"):
+        assert "Nothing to be done" in run(work, target, "-n"), target
+    plan = run(work, "train", "-n")
+    rules = set(re.findall(r"^(?:local)?rule (\w+):", plan, re.MULTILINE))
+    assert "train_segment" in rules and not rules & {"list_source", "tokenize", "mix_plan", "mix_shard"}
 
 
 def test_full_scale_dry_run_lists_the_whole_data_dag(tmp_path):
