@@ -15,8 +15,8 @@ is measured, not the configured rate):
 Prints each one's requests/s and MB/s (gzipped bytes received), the ratio new / old
 (goal >= 20, and >= 1,000 requests/s from one process), requests per CPU-second of the
 fetching process (what one core sustains, whatever else loads the machine), and checks that
-both fetchers write the same lines for the same smol-ids file. On a real endpoint the rate is what Software Heritage grants: measure it on a
-DTN with `--base-url`.
+both fetchers write the same lines for the same smol-ids file. On the real bucket the rate is what Software Heritage grants and the DTN
+sustains: measure it there (the download_source job's log prints blobs/s every 10 s).
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from cpt.data.blob_fetch import BlobFetcher
 from cpt.data.gzip_journal import GzipJournal
+from cpt.data.listing import contents_path, unfetched
 from cpt.progress import RateLogger
 
 log = logging.getLogger("cpt")
@@ -110,18 +111,6 @@ def fetch_file(ids_path: Path, out: Path, spec: dict, key: str) -> dict:
     progress.finish()
     return {"blobs": counts.get("blobs", 0), "missing": counts.get("missing", 0), "requests": fetcher.requests,
             "bytes": fetcher.bytes}
-
-
-def contents_path(root: Path, ids_path: Path) -> Path:
-    """Where the fetched contents of one smol-ids file go (its presence means: done)."""
-    return root / "contents" / ids_path.relative_to(root).with_suffix(".jsonl.gz")
-
-
-def unfetched(source: dict) -> list[Path]:
-    """The smol-ids files whose contents are not fetched yet."""
-    root = Path(source["local_dir"])
-    ids_files = sorted(root.glob(source["content_fetch"]["ids_glob"]))
-    return [p for p in ids_files if not contents_path(root, p).exists()]
 
 
 def fetch_contents(name: str, source: dict) -> None:
