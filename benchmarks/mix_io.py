@@ -8,15 +8,17 @@ order; every touch faults at least the page of its two offsets and the pages of 
 (more with readahead), at a random place of a random file. Counted here by a wrapper around that
 reader (a copy of it below): one read per offsets page and per run of token pages, bytes in 4 KB
 pages, in the order the writer touches them. Now: cpt.data.extents counts its own positioned
-reads (ReadCount); a wrapper around TokenizedFile.read records their order. A "seek" is a read
-that does not start at or after the previous read's end in the same file. Both arms write the
+reads (ReadCount); a wrapper around TokenizedFile.read records their order. A "seek" is a file's
+first read or a read that starts before the end of the same file's previous read. Both arms write the
 mixed shard; their sha256 must agree.
 
 Synthetic default: inputs sized so that a mixed shard takes 1 in `--density` documents of each
 (at the reference, ~8.5M documents of 1,200 shards of ~5M: ~1 in 700), documents of
 `--doc-tokens` with the read-gap threshold scaled by the same factor as the documents (1,000 ->
 `--doc-tokens` tokens), so gaps between wanted documents compare to it as at the reference.
-Prints reads per document: the planner's slurm.planner.mix_io.reads_per_document.
+The mixed shard is read in `--passes` chunks, as the reference's 34 GB shards are in 1 GiB
+ones. Prints reads per document and bytes read per token wanted: the planner's
+slurm.planner.mix_io.reads_per_document and read_amplification.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import argparse
 import hashlib
 import json
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -43,19 +46,21 @@ REFERENCE_DOC_TOKENS = 1000
 # --- the reader before issue 24 (cpt/data/mix.py at main before it), instrumented -------
 
 class Trace:
-    """Reads in order: (file, position, bytes); calls, bytes and seeks."""
+    """Reads as they come: calls, bytes and seeks (a file's first read, or one that starts before
+    the end of the file's previous read: a jump back)."""
 
     def __init__(self):
         self.calls = self.bytes = self.seeks = 0
         self.last: dict = {}  # file -> end of its previous read
-        self.previous_file = None
+        self.lock = threading.Lock()  # the new reader reads several files at once
 
     def read(self, file: str, position: int, size: int) -> None:
-        self.calls += 1
-        self.bytes += size
-        if file != self.previous_file or position < self.last.get(file, 0):
-            self.seeks += 1
-        self.last[file], self.previous_file = position + size, file
+        with self.lock:
+            self.calls += 1
+            self.bytes += size
+            if file not in self.last or position < self.last[file]:
+                self.seeks += 1
+            self.last[file] = position + size
 
 
 class TracedDocumentShard(DocumentShard):
@@ -200,6 +205,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seq-len", type=int, default=1023)
     parser.add_argument("--doc-tokens", type=int, default=64, help="mean tokens per synthetic document")
     parser.add_argument("--density", type=int, default=700, help="input documents per document a mixed shard takes")
+    parser.add_argument("--passes", type=int, default=32,
+                        help="read chunks per mixed shard (reference: 34 GB shard / 1 GiB mix.READ_CHUNK_BYTES)")
     parser.add_argument("--plan", type=Path, help="a mix plan.json: every shard of it, at the real read gap")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -210,8 +217,10 @@ def main(argv: list[str] | None = None) -> None:
         else:
             plan = synthetic_plan(tmp / "tok", args.rows, args.seq_len, args.doc_tokens, args.density)
             mix.READ_GAP_BYTES = mix.READ_GAP_BYTES * args.doc_tokens // REFERENCE_DOC_TOKENS
+            mix.READ_CHUNK_BYTES = args.rows * (args.seq_len + 1) * extents.TOKEN_BYTES // args.passes
             what = (f"synthetic: {args.rows} rows of {args.seq_len + 1} tokens, documents of ~{args.doc_tokens} "
-                    f"tokens, 1 in {args.density} of each input taken, read gap {mix.READ_GAP_BYTES:,} B")
+                    f"tokens, 1 in {args.density} of each input taken, read gap {mix.READ_GAP_BYTES:,} B, "
+                    f"{args.passes} read chunks")
         totals = {"old": dict.fromkeys(("calls", "bytes", "seeks", "seconds"), 0.0), "new": None}
         totals["new"] = dict(totals["old"])
         rows = documents = 0
@@ -225,13 +234,15 @@ def main(argv: list[str] | None = None) -> None:
                     totals[arm][key] += result[key]
             rows += shard["target_rows"]
             documents += sum(s["documents"] for s in new["sources"].values())
+    wanted = rows * (plan["seq_len"] + 1) * extents.TOKEN_BYTES  # bytes of the tokens the shards hold
     print(what)
-    print(f"  {'':44s} {'reads/row':>10s} {'KB/row':>8s} {'seeks/row':>10s} {'reads/doc':>10s} {'s (page cache)':>15s}")
+    print(f"  {'':44s} {'reads/row':>10s} {'KB/row':>8s} {'seeks/row':>10s} {'reads/doc':>10s} "
+          f"{'read/wanted':>12s} {'s (page cache)':>15s}")
     for arm, label in (("old", "old: memory map, documents in the mix's order"),
                        ("new", "new: per file, ascending, in extents")):
         t = totals[arm]
         print(f"  {label:44s} {t['calls'] / rows:10.2f} {t['bytes'] / rows / 1e3:8.1f} {t['seeks'] / rows:10.2f} "
-              f"{t['calls'] / documents:10.2f} {t['seconds']:15.2f}")
+              f"{t['calls'] / documents:10.2f} {t['bytes'] / wanted:12.1f} {t['seconds']:15.2f}")
     old, new = totals["old"], totals["new"]
     print(f"  ratio old / new: reads {old['calls'] / new['calls']:.2f}x, bytes {old['bytes'] / new['bytes']:.2f}x, "
           f"seeks {old['seeks'] / new['seeks']:.2f}x")

@@ -203,7 +203,7 @@ def test_extent_reads_write_the_same_shards_as_memory_maps(tmp_path, mix_io):
         old = mix_io.run_old(plan, index, tmp_path / f"old{index}.arrow")
         assert new["sha256"] == old["sha256"]
         stats = read_json(tmp_path / f"new{index}.arrow.json")
-        # each of 4 files front to back twice (offsets, then tokens) per round; the memory map jumps per document
+        # each of 4 files front to back twice (offsets, then tokens) per round; the memory map jumps back and forth
         assert new["seeks"] <= 8 * (1 + stats["top_up_rounds"]) < old["seeks"] / 10
         assert stats["reads"]["calls"] == new["calls"] and stats["reads"]["calls_per_row"] == new["calls"] / 60
         top_ups += stats["top_up_rounds"]

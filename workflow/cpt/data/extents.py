@@ -4,20 +4,22 @@ A mixed shard draws documents at random positions of every tokenized shard. Thro
 map in the mix's order, each document is a page fault at a random place of a random file: on
 Lustre's disk tier, a seek each, in an order no readahead can follow. Here a mix job groups its
 documents per file, reads each file front to back, and merges reads whose gap is under
-`gap_bytes` (reading through a small gap costs less than a new request); every read is counted
-(`ReadCount`), so benchmarks/mix_io.py and the plan can price them.
+`gap_bytes` (reading through a small gap costs less than a new request), READS_IN_FLIGHT files
+at a time; every read is counted (`ReadCount`), so benchmarks/mix_io.py and the plan can price them.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 MAX_EXTENT = 64 << 20  # one read never exceeds this, whatever the gaps: a read's buffer stays small
+READS_IN_FLIGHT = 16  # files read at once (threads: os.pread releases the GIL); Lustre serves them in parallel
 TOKEN_BYTES = 4  # uint32
 
 
@@ -28,6 +30,12 @@ class ReadCount:
     calls: int = 0
     bytes: int = 0
     layout_calls: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, size: int) -> None:
+        with self.lock:  # files are read from several threads
+            self.calls += 1
+            self.bytes += size
 
 
 class TokenizedFile:
@@ -55,8 +63,7 @@ class TokenizedFile:
         os.close(self.fd)
 
     def read(self, position: int, size: int) -> bytes:
-        self.count.calls += 1
-        self.count.bytes += size
+        self.count.add(size)
         data = os.pread(self.fd, size, position)
         if len(data) != size:
             raise OSError(f"{self.path}: {size} bytes at {position} asked, {len(data)} read; the file is "

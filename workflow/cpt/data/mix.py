@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -33,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 
 from cpt.atomic import atomic_path, sha256_file, write_json
-from cpt.data.extents import TOKEN_BYTES, ReadCount, TokenizedFile
+from cpt.data.extents import READS_IN_FLIGHT, TOKEN_BYTES, ReadCount, TokenizedFile
 from cpt.data.formats import MANIFEST_FORMAT, packed_schema
 from cpt.data.permutation import permute
 from cpt.progress import RateLogger
@@ -128,13 +129,15 @@ class SourceStream:
         files = np.searchsorted(self.file_starts, order, side="right") - 1
         return files, (order - self.file_starts[files].astype(np.uint64)).astype(np.int64)
 
-    def spans(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def spans(self, positions: np.ndarray, pool: ThreadPoolExecutor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(file index, byte position, tokens) of the documents at stream `positions`; the offsets
-        are read file by file, in ascending rows."""
+        are read file by file, in ascending rows, several files at once."""
         files, rows = self.locate(positions)
         at, lengths = np.empty(len(rows), np.int64), np.empty(len(rows), np.int64)
-        for file, mine in _groups(files):
-            at[mine], lengths[mine] = self.files[file].spans(rows[mine])
+        groups = list(_groups(files))
+        for (_, mine), (file_at, file_lengths) in zip(groups, pool.map(
+                lambda group: self.files[group[0]].spans(rows[group[1]]), groups)):
+            at[mine], lengths[mine] = file_at, file_lengths
         return files, at, lengths
 
     def close(self) -> None:
@@ -166,7 +169,8 @@ def mix_shard(plan: dict, index: int, out: str) -> dict:
     labels = np.random.default_rng([seed, index, 1]).permutation(labels)
     count = ReadCount()
     streams = [SourceStream(name, source_index(name), seed, plan["sources"][name], count) for name in names]
-    slots, top_up_rounds = _fill(shard, names, labels, streams, shard["target_rows"] * row_tokens)
+    pool = ThreadPoolExecutor(READS_IN_FLIGHT)
+    slots, top_up_rounds = _fill(shard, names, labels, streams, shard["target_rows"] * row_tokens, pool)
     labels, lengths = slots["source"], slots["tokens"]
     rows = shard["target_rows"]
     kept_tokens = rows * row_tokens
@@ -183,8 +187,9 @@ def mix_shard(plan: dict, index: int, out: str) -> dict:
             "tokens": int(np.clip(kept_tokens - starts[mine], 0, lengths[mine]).sum()),
         }
     try:
-        _write_packed(out, _documents_in_order(slots, streams), rows, row_tokens, f"mix shard {index}")
+        _write_packed(out, _documents_in_order(slots, streams, pool), rows, row_tokens, f"mix shard {index}")
     finally:
+        pool.shutdown()
         for stream in streams:
             stream.close()
     stats["reads"] = {"calls": count.calls, "bytes": count.bytes, "layout_calls": count.layout_calls,
@@ -198,7 +203,7 @@ def mix_shard(plan: dict, index: int, out: str) -> dict:
 
 
 def _fill(shard: dict, names: list[str], labels: np.ndarray, streams: list[SourceStream],
-          tokens: int) -> tuple[dict[str, np.ndarray], int]:
+          tokens: int, pool: ThreadPoolExecutor) -> tuple[dict[str, np.ndarray], int]:
     """Where the shard's documents lie, in output order: its planned documents in `labels` order,
     then, while they hold fewer than `tokens`, further rounds of the same size read on along each
     source's stream (the same permutation, so the top-up is fixed by the plan), the last round cut
@@ -213,7 +218,7 @@ def _fill(shard: dict, names: list[str], labels: np.ndarray, streams: list[Sourc
             start = shard["start"][name] + rounds * count
             mine = np.flatnonzero(labels == i)
             part["file"][mine], part["at"][mine], part["tokens"][mine] = stream.spans(
-                np.arange(start, start + count, dtype=np.uint64))
+                np.arange(start, start + count, dtype=np.uint64), pool)
         reached = total + np.cumsum(part["tokens"])
         if rounds and reached[-1] >= tokens:  # a top-up round ends at the document that fills the shard
             part = {key: value[:int(np.searchsorted(reached, tokens)) + 1] for key, value in part.items()}
@@ -224,19 +229,24 @@ def _fill(shard: dict, names: list[str], labels: np.ndarray, streams: list[Sourc
         rounds += 1
 
 
-def _documents_in_order(slots: dict[str, np.ndarray], streams: list[SourceStream]) -> Iterator[np.ndarray]:
+def _documents_in_order(slots: dict[str, np.ndarray], streams: list[SourceStream],
+                        pool: ThreadPoolExecutor) -> Iterator[np.ndarray]:
     """The documents of `slots` in order, read ~READ_CHUNK_BYTES of them at a time: within a chunk,
-    file by file, each front to back in extents (cpt.data.extents)."""
+    file by file (several at once), each front to back in extents (cpt.data.extents)."""
     ends = np.cumsum(slots["tokens"] * TOKEN_BYTES)
     first = 0
     while first < len(ends):
         last = max(first + 1, int(np.searchsorted(ends, (ends[first - 1] if first else 0) + READ_CHUNK_BYTES)))
         chunk: list[np.ndarray] = [None] * (last - first)
-        keys = slots["source"][first:last] * (1 << 32) + slots["file"][first:last]
-        for key, mine in _groups(keys):
-            file = streams[key >> 32].files[key & 0xFFFFFFFF]
-            for slot, doc in zip(mine, file.documents(slots["at"][first:last][mine],
-                                                      slots["tokens"][first:last][mine], READ_GAP_BYTES)):
+        at, lengths = slots["at"][first:last], slots["tokens"][first:last]
+        groups = list(_groups(slots["source"][first:last] * (1 << 32) + slots["file"][first:last]))
+
+        def read(group: tuple[int, np.ndarray]) -> list[np.ndarray]:
+            key, mine = group
+            return streams[key >> 32].files[key & 0xFFFFFFFF].documents(at[mine], lengths[mine], READ_GAP_BYTES)
+
+        for (_, mine), docs in zip(groups, pool.map(read, groups)):
+            for slot, doc in zip(mine, docs):
                 chunk[slot] = doc
         yield from chunk
         first = last
