@@ -29,6 +29,8 @@ def edited(config: dict, dotted: str, value) -> dict:
     ("train.log_interval", 7), ("train.resubmits", 9), ("train.checkpoint.keep_last", 5),
     ("train.compile", False), ("train.parallel.tp", 4), ("eval.batch_size", 4), ("train.steps", 600000),
     ("train.continue_from", 3500), ("train.chain", {"poll_seconds": 5}), ("slurm.resources.train_segment.hours", 12),
+    ("data.sources.stack_v2.content_fetch.requests_per_second", 2000),
+    ("data.sources.stack_v2.content_fetch.in_flight", 512),
 ])
 def test_how_edits_keep_the_training_digest(config, key, value):
     changed = edited(config, key, value)
@@ -40,6 +42,7 @@ def test_how_edits_keep_the_training_digest(config, key, value):
     ("train.optimizer.lr", 1e-5), ("train.seed", 1), ("data.seq_len", 4096), ("train.local_batch", 20),
     ("train.parallel.dp_shard", 16), ("data.mix.seed", 7), ("train.param_dtype", "float32"),
     ("train.schedule", {"warmup_steps": 500, "decay_end_step": 600000}), ("train.optimizer.betas", [0.9, 0.99]),
+    ("data.sources.stack_v2.content_fetch.documents", "repo"),
 ])
 def test_what_edits_change_the_training_digest(config, key, value):
     assert training_digest(edited(config, key, value)) != training_digest(config)

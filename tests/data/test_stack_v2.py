@@ -149,14 +149,16 @@ def test_a_refusal_names_the_blob_and_the_fix(blob_server):
         fetch(blob_server[0], ["down"], retries=1)
 
 
-@pytest.mark.parametrize("documents", ["file", "repo"])
-def test_same_lines_as_the_fetcher_before_issue_24(tmp_path, bench, documents):
+def test_same_lines_as_the_fetcher_before_issue_24(tmp_path, bench):
     ids = tmp_path / "ids.parquet"
     bench.write_smol_ids(ids, 300, files_per_repo=7, gone_every=11)
     with bench.BlobServer(latency_s=0.001, size=600) as server:
-        bench.run_old(ids, tmp_path / "old.jsonl.gz", server.url, documents)
-        fetch_file(ids, tmp_path / "new.jsonl.gz", spec(server.url, documents=documents, window_blobs=20), "k")
-    assert bench.lines(tmp_path / "new.jsonl.gz") == bench.lines(tmp_path / "old.jsonl.gz")
+        for documents in ("file", "repo"):
+            bench.run_old(ids, tmp_path / f"old-{documents}.jsonl.gz", server.url, documents)
+            fetch_file(ids, tmp_path / f"new-{documents}.jsonl.gz", spec(server.url, documents=documents,
+                                                                        window_blobs=20), "k")
+            assert bench.lines(tmp_path / f"new-{documents}.jsonl.gz") == bench.lines(
+                tmp_path / f"old-{documents}.jsonl.gz")
 
 
 def test_killed_fetch_resumes_refetching_under_5_percent(tmp_path, bench):

@@ -33,11 +33,24 @@ def _lookup(config: dict, dotted: str):
     return node
 
 
+# Keys of a source's content_fetch that change which documents it makes; the rest (rate, requests
+# in flight, retries...) is how fast they are fetched.
+CONTENT_FETCH_WHAT = ("ids_glob", "documents")
+
+
 def training_keys(config: dict) -> dict:
     """The training-relevant values, by dotted key (absent keys read as None). The batch
     enters as global rows per step: a mesh change that keeps it changes how, not what."""
-    return {**{key: _lookup(config, key) for key in TRAINING_KEYS},
-            "train.global_batch_rows": global_batch_rows(config)}
+    keys = {key: _lookup(config, key) for key in TRAINING_KEYS}
+    if keys["data.sources"]:
+        keys["data.sources"] = {name: _what_is_fetched(source) for name, source in keys["data.sources"].items()}
+    return {**keys, "train.global_batch_rows": global_batch_rows(config)}
+
+
+def _what_is_fetched(source: dict) -> dict:
+    if "content_fetch" not in source:
+        return source
+    return {**source, "content_fetch": {k: v for k, v in source["content_fetch"].items() if k in CONTENT_FETCH_WHAT}}
 
 
 def _digest(value) -> str:
