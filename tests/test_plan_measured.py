@@ -4,12 +4,12 @@ recipe, a one-GPU layout's memory used as the plan's only where the run's layout
 the memory model at that layout (tied Llama-3.2-1B) against the fake-mode trace."""
 
 import copy
-import importlib.util
 import json
 import statistics
 from pathlib import Path
 
 import pytest
+from benchmark_module import load_benchmark
 from cpt import plan
 from cpt.atomic import write_json
 from cpt.plan.__main__ import main as plan_main
@@ -22,10 +22,7 @@ TRAINER_TIMES, BARE_TIMES = [0.61, 0.60, 0.63, 0.62, 0.60], [0.59, 0.60, 0.58, 0
 
 @pytest.fixture(scope="module")
 def gpu_train():
-    spec = importlib.util.spec_from_file_location("gpu_train", ROOT / "benchmarks" / "gpu_train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("gpu_train")
 
 
 @pytest.fixture(scope="module")

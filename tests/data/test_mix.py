@@ -1,11 +1,11 @@
 """Mix plan -> shards -> manifest on synthetic tokenized sources."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from benchmark_module import load_benchmark
 from data_helpers import read_json, write_tokenized
 from cpt.data.formats import ManifestError, PackedShard, manifest_shard_paths, verify_manifest
 from cpt.atomic import write_json
@@ -180,10 +180,7 @@ def test_a_short_mix_is_an_error_unless_max_tokens_asked_for_it(tmp_path):
 @pytest.fixture(scope="module")
 def mix_io():
     """benchmarks/mix_io.py: the reader before issue 24 (memory maps in the mix's order), instrumented."""
-    spec = importlib.util.spec_from_file_location("mix_io", Path(__file__).parents[2] / "benchmarks" / "mix_io.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("mix_io")
 
 
 def test_extent_reads_write_the_same_shards_as_memory_maps(tmp_path, mix_io):

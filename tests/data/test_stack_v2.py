@@ -3,7 +3,6 @@
 import asyncio
 import gzip
 import http.server
-import importlib.util
 import json
 import os
 import signal
@@ -17,11 +16,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from benchmark_module import load_benchmark
 from cpt.data.blob_fetch import BlobFetcher, FetchError
 from cpt.data.sources import ensure_files
 from cpt.data.stack_v2 import document_lines, fetch_contents, fetch_file
 
-ROOT = Path(__file__).resolve().parents[2]
 BLOBS = {"b1": b"print('one')\n", "b2": b"x = 2\n", "b3": "caf\u00e9 = 3\n".encode("latin-1")}
 # ids whose first answers are refusals: (status, headers) per attempt, then the blob
 FLAKY = {"busy": [(429, {"Retry-After": "1"})], "down": [(503, {}), (502, {})]}
@@ -30,10 +29,7 @@ FLAKY = {"busy": [(429, {"Retry-After": "1"})], "down": [(503, {}), (502, {})]}
 @pytest.fixture(scope="module")
 def bench():
     """benchmarks/stack_v2_fetch.py: its blob server, smol-ids writer and the fetcher before issue 24."""
-    spec = importlib.util.spec_from_file_location("stack_v2_fetch", ROOT / "benchmarks" / "stack_v2_fetch.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("stack_v2_fetch")
 
 
 @pytest.fixture
