@@ -15,7 +15,8 @@ is measured, not the configured rate):
 Prints each one's requests/s and MB/s (gzipped bytes received), the ratio new / old
 (goal >= 20, and >= 1,000 requests/s from one process), requests per CPU-second of the
 fetching process (what one core sustains, whatever else loads the machine), and checks that
-both fetchers write the same lines for the same smol-ids file. On the real bucket the rate is what Software Heritage grants and the DTN
+both fetchers write the same lines for the same smol-ids file. On the real bucket the rate is what
+Software Heritage grants and the DTN
 sustains: measure it there (the download_source job's log prints blobs/s every 10 s).
 """
 
@@ -240,7 +241,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--blobs", type=int, default=20000, help="the new fetcher's file (its rate)")
     parser.add_argument("--old-blobs", type=int, default=2000,
-                        help="the old fetcher's file (~100 requests/s: 2,000 take 20 s); both fetch it, outputs compared")
+                        help="the old fetcher's file (~100 requests/s: 2,000 take 20 s); both fetch it, "
+                             "outputs compared")
     parser.add_argument("--latency-ms", type=float, default=150.0)
     parser.add_argument("--size", type=int, default=4096, help="bytes per blob before gzip")
     parser.add_argument("--in-flight", type=int, default=512)
@@ -265,8 +267,9 @@ def main(argv: list[str] | None = None) -> None:
     for name, arm in ((f"old ({args.old_blobs:,} blobs; 16 threads, a connection per GET)", old),
                       (f"new ({args.blobs:,} blobs; aiohttp, {args.in_flight} in flight)", new)):
         rates.append(arm["requests"] / arm["seconds"])
-        print(f"  {name:58s} {arm['seconds']:6.2f} s {rates[-1]:7,.0f} requests/s {arm['bytes'] / arm['seconds'] / 1e6:6.2f}"
-              f" MB/s  {arm['requests'] / arm['cpu']:7,.0f} requests per CPU-second of the fetching process")
+        print(f"  {name:58s} {arm['seconds']:6.2f} s {rates[-1]:7,.0f} requests/s "
+              f"{arm['bytes'] / arm['seconds'] / 1e6:6.2f} MB/s  {arm['requests'] / arm['cpu']:7,.0f} requests "
+              f"per CPU-second of the fetching process")
     old_rate, new_rate = rates
     print(f"  ratio new / old: {new_rate / old_rate:.1f}x (goal >= 20x and >= 1,000 requests/s)")
     print(f"  outputs hold the same lines: {same}")

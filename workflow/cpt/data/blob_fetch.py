@@ -19,6 +19,10 @@ import time
 import zlib
 
 import aiohttp
+import yarl
+
+
+SLEEP_MIN = 0.001  # a request due sooner than this goes now: a timer per request would cost more CPU than the GET
 
 
 class FetchError(RuntimeError):
@@ -35,7 +39,7 @@ class RateLimiter:
         now = time.monotonic()
         slot = max(self.next, now)
         self.next = slot + self.interval
-        if slot > now:
+        if slot - now > SLEEP_MIN:
             await asyncio.sleep(slot - now)
 
 
@@ -76,7 +80,7 @@ class BlobFetcher:
         await self.session.close()
 
     async def get(self, blob_id: str) -> bytes | None:
-        url = f"{self.base_url}/{blob_id}"
+        url = yarl.URL(f"{self.base_url}/{blob_id}", encoded=True)  # blob ids are hex: nothing to quote
         last = ""
         for attempt in range(self.retries + 1):
             await self.limiter.acquire()
