@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cpt.checks.config import load_config
 from cpt import plan
 from cpt.settings import ConfigError
 
@@ -16,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def config() -> dict:
-    return plan.load_config([str(ROOT / "config.yaml")])
+    return load_config([str(ROOT / "config.yaml")])
 
 
 def with_steps(config: dict, steps: int) -> dict:

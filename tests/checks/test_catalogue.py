@@ -6,7 +6,7 @@ import pytest
 from checks_helpers import overlay_paths
 
 from cpt.checks import ConfigErrors
-from cpt.settings import load_config
+from cpt.checks.config import load_config
 
 OWN_SOURCE = """
 data:

@@ -35,7 +35,7 @@ def full_workdir(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def full_config() -> dict:
     """config.yaml validated with the schema's defaults, as the workflow sees it."""
-    from cpt.plan import load_config
+    from cpt.checks.config import load_config
 
     return load_config([str(ROOT / "config.yaml")])
 

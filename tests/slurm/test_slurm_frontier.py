@@ -38,14 +38,14 @@ def test_training_segment_sbatch(full_workdir, fake_slurm, monkeypatch):
                  "--constraint=nvme"):
         assert f" {flag} " in f" {sbatch} ", f"{flag} missing from: sbatch {sbatch}"
     assert "--mem" not in sbatch and "--ntasks-per-gpu" not in sbatch and "--gpus" not in sbatch
-    assert "-m cpt.train.chain job --train-dir" in calls[0][-1]
+    assert "-m cpt.chain job --train-dir" in calls[0][-1]
     assert "sbatch of the training chain failed" in (full_workdir / FULL_RUN / "logs/train/step-00003500.log").read_text()
 
 
 def test_training_segment_srun_line(full_config):
     """Inside the allocation the chain job stages the packed env to NVMe, then starts its 512 ranks
     itself: 8 per node, one GCD each, running the staged python."""
-    from cpt.train.chain import srun_command
+    from cpt.chain.commands import srun_command
 
     command = srun_command(full_config, 3500)
     assert command[:2] == ["bash", "-c"]

@@ -12,10 +12,11 @@ import torch
 
 import train_helpers as h
 from cpt.train import checkpoint
-from cpt.train.metrics import Metrics, truncate_after
-from cpt.train.sinks import Sinks
-from cpt.train.wandb_sink import run_id
-from cpt.train.wandb_files import history as wandb_history
+from cpt.rundir.metrics import truncate_after
+from cpt.train.metrics import Metrics
+from cpt.live.sinks import Sinks
+from cpt.live.wandb_sink import run_id
+from cpt.live.wandb_files import history as wandb_history
 from live_readers import float32, tensorboard_scalars
 from test_distributed import wait_for_step
 
@@ -130,7 +131,7 @@ def test_real_trainer_killed_and_resumed_keeps_tensorboard_and_wandb_exact(tmp_p
 
 
 def test_wandb_sync_adds_evals_finished_after_training_once_then_asks_for_a_login(tmp_path, monkeypatch, caplog):
-    from cpt.train import wandb_sync
+    from cpt.live import wandb_sync
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc: not logged in
     monkeypatch.delenv("NETRC", raising=False)

@@ -40,7 +40,7 @@ rule download_source:
     params:
         spec=lambda w: source_spec(w.source),
     shell:
-        "python -m cpt.data.sources --name {wildcards.source} --spec {params.spec:q} --download-only"
+        "python -m cpt.data.download --name {wildcards.source} --spec {params.spec:q} --download-only"
         " --out {output} > {log} 2>&1"
 
 
@@ -59,7 +59,7 @@ rule list_source:
     params:
         spec=lambda w: source_spec(w.source),
     shell:
-        "python -m cpt.data.sources --name {wildcards.source} --spec {params.spec:q}"
+        "python -m cpt.data.download --name {wildcards.source} --spec {params.spec:q}"
         " --out {output.listing} > {log} 2>&1"
 
 

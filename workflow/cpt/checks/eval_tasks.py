@@ -43,7 +43,7 @@ def _check_task(i: int, spec: dict, index: dict, version: str, findings: Finding
     elif entry["metrics"] is not None and metric not in entry["metrics"]:
         reported = entry["metrics"] or ["none: the group has no aggregate_metric_list"]
         findings.error(f"eval.tasks[{i}].metric", metric, f"{entry['kind']} {name!r} reports {', '.join(reported)}",
-                       f"set metric to one of those" if entry["metrics"] else "evaluate its tasks one by one")
+                       "set metric to one of those" if entry["metrics"] else "evaluate its tasks one by one")
 
 
 def check(config: dict, findings: Findings) -> None:

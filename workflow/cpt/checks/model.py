@@ -10,7 +10,7 @@ the downloaded model again when it starts.
 from __future__ import annotations
 
 from cpt.checks.findings import Findings
-from cpt.plan.memory import model_shape
+from cpt.shape import model_shape
 from cpt.settings import ConfigError
 
 

@@ -80,3 +80,13 @@ def validate(config: dict, findings: Findings) -> None:
     """Collect every schema violation of `config` (defaults filled in) into `findings`."""
     for error in sorted(_validator_class()(_schema()).iter_errors(config), key=lambda e: list(map(str, e.path))):
         _add(findings, error)
+
+
+
+def is_complete(config: dict) -> bool:
+    """Whether `config` stands alone: no key the schema requires is missing at any depth (an
+    overlay such as configs/demo.yaml leaves required keys to the config it is laid on)."""
+    import copy
+
+    errors = _validator_class()(_schema()).iter_errors(copy.deepcopy(config))
+    return not any(error.validator == "required" for error in errors)

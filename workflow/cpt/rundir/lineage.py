@@ -18,23 +18,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import time
 from pathlib import Path
 
 from cpt.atomic import write_json
 from cpt.digest import training_digest, training_keys
+from cpt.rundir.paths import HISTORY, MARKER, STEP_DIR, step_dir
 from cpt.settings import ConfigError
 
 log = logging.getLogger("cpt")
-MARKER = "complete.json"
-HISTORY = "run.json"
 RESUME_WEIGHTS_ONLY_ENV = "CPT_RESUME_WEIGHTS_ONLY"   # consent to restart AdamW at a weights-only step
-STEP_DIR = re.compile(r"^step-(\d{8})$")
-
-
-def step_dir(root: str | Path, step: int) -> Path:
-    return Path(root) / f"step-{step:08d}"
 
 
 def marker(path: str | Path) -> dict | None:
