@@ -29,3 +29,12 @@ def test_snakefmt_leaves_every_snakefile_as_is():
     result = subprocess.run([snakefmt, "--check", "Snakefile", "workflow/rules"], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr + f"\nfix: {sys.executable} -m snakefmt Snakefile workflow/rules"
+
+
+def test_ruff_finds_nothing():
+    """pyproject's [tool.ruff] (E, F, B): so a `noqa` marker in the code means something."""
+    ruff = shutil.which("ruff", path=str(ROOT / ".venv/bin")) or shutil.which("ruff")
+    assert ruff, "ruff is not installed: pip install -e '.[test]'"
+    result = subprocess.run([ruff, "check", "workflow", "tests", "benchmarks"], cwd=ROOT, capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stdout[-5000:] + f"\nfix: {ruff} check --fix workflow tests benchmarks"

@@ -46,7 +46,7 @@ def slurm_cluster(tmp_path_factory):
     shares it); skipped, with the reason, where impossible."""
     reason = cluster.unavailable_reason()
     if reason:
-        warnings.warn(f"local Slurm tests skipped: {reason}")
+        warnings.warn(f"local Slurm tests skipped: {reason}", stacklevel=2)
         pytest.skip(f"local Slurm cluster unavailable: {reason}")
     state = tmp_path_factory.mktemp("slurm-state")
     cluster.up(state)

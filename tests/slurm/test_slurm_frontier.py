@@ -39,7 +39,8 @@ def test_training_segment_sbatch(full_workdir, fake_slurm, monkeypatch):
         assert f" {flag} " in f" {sbatch} ", f"{flag} missing from: sbatch {sbatch}"
     assert "--mem" not in sbatch and "--ntasks-per-gpu" not in sbatch and "--gpus" not in sbatch
     assert "-m cpt.chain job --train-dir" in calls[0][-1]
-    assert "sbatch of the training chain failed" in (full_workdir / FULL_RUN / "logs/train/step-00003500.log").read_text()
+    segment_log = full_workdir / FULL_RUN / "logs/train/step-00003500.log"
+    assert "sbatch of the training chain failed" in segment_log.read_text()
 
 
 def test_training_segment_srun_line(full_config):

@@ -74,7 +74,8 @@ def test_tensorboard_and_wandb_follow_metrics_jsonl_across_a_resume(tmp_path):
     train_rows = [row for row in rows if "train/step" in row]
     assert [row["train/step"] for row in train_rows] == list(range(1, 11))  # no step twice, none missing
     # Steps 1-8 as the first job logged them (a real resume replays them bit for bit), 9-10 from the second.
-    assert [row["train/loss"] for row in train_rows] == [1.0 / s for s in range(1, 9)] + [100 + 1.0 / s for s in (9, 10)]
+    expected = [1.0 / s for s in range(1, 9)] + [100 + 1.0 / s for s in (9, 10)]
+    assert [row["train/loss"] for row in train_rows] == expected
     assert all(row["train/tokens_seen"] == row["train/step"] * TOKENS_PER_STEP for row in train_rows)
     assert [(row["eval/step"], row["eval/Arith"], row["eval/Arith_stderr"]) for row in rows if "eval/step" in row] \
         == [(4, 0.25, 0.01)]

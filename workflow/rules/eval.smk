@@ -41,7 +41,7 @@ rule eval_export:
         checkpoint=lambda w: f"{TRAIN_DIR}/checkpoints/step-{w.step}",
         base_dir=lambda w, input: str(Path(input.config).parent),
     shell:
-        "python -m cpt.train.export --checkpoint {params.checkpoint} --base-dir {params.base_dir}"
+        "python -m cpt.convert.export --checkpoint {params.checkpoint} --base-dir {params.base_dir}"
         " --out {output} > {log} 2>&1"
 
 

@@ -35,7 +35,7 @@ rule train_import:
         base_dir=lambda w, input: str(Path(input.config).parent),
         checkpoints=lambda w, output: str(Path(output[0]).parent.parent),
     shell:
-        "python -m cpt.train.import_base --base-dir {params.base_dir} --checkpoints {params.checkpoints}"
+        "python -m cpt.convert.import_base --base-dir {params.base_dir} --checkpoints {params.checkpoints}"
         " > {log} 2>&1"
 
 

@@ -19,7 +19,8 @@ def check_cadence(config: dict, findings: Findings) -> None:
     if every % keep_every:
         findings.error("eval.every", every,
                        f"must be a multiple of train.checkpoint.keep_every={keep_every}, or the trainer deletes "
-                       f"checkpoints the evaluation needs", f"set eval.every to {keep_every * max(1, every // keep_every)}")
+                       f"checkpoints the evaluation needs",
+                       f"set eval.every to {keep_every * max(1, every // keep_every)}")
     names = [task["name"] for task in config["eval"]["tasks"]]
     for i, name in enumerate(names):
         if name in names[:i]:

@@ -73,7 +73,8 @@ def _add(findings: Findings, error) -> None:
     template = RULES.get(error.validator)
     rule = template.format(error.validator_value) if template else error.message.splitlines()[0][:200]
     description = error.schema.get("description") if isinstance(error.schema, dict) else None
-    findings.error(key, error.instance, rule, f"change it to a value that fits{': ' + description if description else ''}")
+    fix = f"change it to a value that fits{': ' + description if description else ''}"
+    findings.error(key, error.instance, rule, fix)
 
 
 def validate(config: dict, findings: Findings) -> None:

@@ -63,7 +63,8 @@ class WandbSink:
         self.dir, self.eval_results = wandb_dir, Path(eval_results) if eval_results else None
         self.state = progress(wandb_dir)
         self.run = wandb.init(project=settings["project"], entity=settings.get("entity"), name=settings.get("name"),
-                              group=settings.get("group"), tags=settings.get("tags"), id=run_id(wandb_dir, settings.get("id")),
+                              group=settings.get("group"), tags=settings.get("tags"),
+                              id=run_id(wandb_dir, settings.get("id")),
                               resume="allow", mode=mode or settings.get("mode", "offline"), dir=str(wandb_dir),
                               config=run_config, settings=wandb.Settings(console="off", silent=True))
         for axis in ("train", "eval"):

@@ -30,7 +30,8 @@ def _job(config: dict, rule: str, count: int, hours: float, rate_info: dict | No
     nodes = req.get("nodes", 1)
     return {"count": count, "hours_estimated": hours, "hours_requested": req["hours"], "nodes": nodes,
             "partition": req["partition"] + (f"@{req['cluster']}" if "cluster" in req else ""),
-            "policy_limit_hours": cluster.walltime_limit(cluster.partition_policy(config, req), req["partition"], nodes),
+            "policy_limit_hours": cluster.walltime_limit(cluster.partition_policy(config, req), req["partition"],
+                                                         nodes),
             **({"rate": rate_info} if rate_info else {}), **extra}
 
 

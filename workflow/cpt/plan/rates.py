@@ -51,14 +51,16 @@ def logged_rate(logs: list[Path], counter: str) -> float | None:
 def rate(config: dict, rule: str, run_dir: Path | None) -> dict:
     """{value, unit, from, startup_minutes}: measured in `run_dir`'s logs when they hold a finished job."""
     entry = configured(config, rule)
-    result = {"value": entry["value"], "unit": entry.get("unit", ""), "startup_minutes": entry.get("startup_minutes", 0),
+    result = {"value": entry["value"], "unit": entry.get("unit", ""),
+              "startup_minutes": entry.get("startup_minutes", 0),
               "from": f"config (slurm.planner.rates.{rule}: {entry['source']})"}
     if run_dir is not None and rule in MEASURED_IN_LOGS:
         pattern, counter = MEASURED_IN_LOGS[rule]
         logs = sorted(RunDir(run_dir).logs.glob(pattern))
         measured = logged_rate(logs, counter)
         if measured:
-            result.update(value=measured, unit=f"{counter}/s", **{"from": f"measured ({len(logs)} logs, {RunDir(run_dir).logs})"})
+            result.update(value=measured, unit=f"{counter}/s",
+                          **{"from": f"measured ({len(logs)} logs, {RunDir(run_dir).logs})"})
     return result
 
 

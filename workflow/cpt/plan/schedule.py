@@ -18,11 +18,13 @@ def seconds_per_step(config: dict, metrics: Path | None, gpu_benchmark: dict | N
     """Median step time of an earlier run's metrics.jsonl (first record, with compile, dropped), else
     the GPU benchmark's (cpt.plan.measured.apply), else config."""
     if metrics is not None and metrics.exists():
-        times = [r["step_time_s"] for r in read_metrics(metrics).records if isinstance(r.get("step_time_s"), (int, float))]
+        records = read_metrics(metrics).records
+        times = [r["step_time_s"] for r in records if isinstance(r.get("step_time_s"), (int, float))]
         if len(times) > 1:
             return statistics.median(times[1:]), f"measured ({metrics}, {len(times) - 1} records)"
     if gpu_benchmark:
-        return gpu_benchmark["seconds_per_step"], (f"{label(gpu_benchmark)}: {gpu_benchmark['tokens_per_s_per_gpu']:,.0f}"
+        return gpu_benchmark["seconds_per_step"], (f"{label(gpu_benchmark)}: "
+                                                   f"{gpu_benchmark['tokens_per_s_per_gpu']:,.0f}"
                                                    " tokens/s/GPU, communication not included")
     return config["slurm"]["planner"]["seconds_per_step"], "config (slurm.planner.seconds_per_step)"
 

@@ -29,10 +29,11 @@ log = logging.getLogger("cpt")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cpt.publish", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--export", type=Path, required=True, help="the step's HF dir (cpt.train.export)")
+    parser.add_argument("--export", type=Path, required=True, help="the step's HF dir (cpt.convert.export)")
     parser.add_argument("--step", type=int, required=True)
     parser.add_argument("--config-file", type=Path, required=True,
-                        help="the controller's record of the config (cpt.rundir.config): publish.hf and the card's facts")
+                        help="the controller's record of the config (cpt.rundir.config): publish.hf and the "
+                             "card's facts")
     parser.add_argument("--eval-results", type=Path, required=True, help="results/<run>/eval/results")
     parser.add_argument("--receipt", type=Path, required=True)
     ns = parser.parse_args(argv)

@@ -75,7 +75,8 @@ def invalid_reason(record: dict, history: list[dict]) -> str | None:
         if len(history) == 1:
             return None  # written before checkpoints carried digests, by a run that never changed settings
         return "it predates digests in complete.json and the run's settings changed since"
-    for ancestor in [*record.get("lineage", []), {"step": record["step"], "training_digest": record["training_digest"]}]:
+    own = {"step": record["step"], "training_digest": record["training_digest"]}
+    for ancestor in [*record.get("lineage", []), own]:
         expected = digest_at(history, ancestor["step"])
         if ancestor["step"] > 0 and ancestor["training_digest"] != expected:
             return (f"step {ancestor['step']} of its lineage was trained with settings {ancestor['training_digest']}, "

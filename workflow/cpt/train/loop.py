@@ -70,11 +70,12 @@ def check_fits(args, cfg: TrainConfig, seq_len: int) -> None:
             raise launch.LaunchError(f"train.parallel.tp={tp} does not divide {what}={value}; pick a tp that does")
 
 
-def build(args, cfg: TrainConfig, seq_len: int, mesh, device: torch.device, materialize=contextlib.nullcontext()):
+def build(args, cfg: TrainConfig, seq_len: int, mesh, device: torch.device, materialize=None):
     """Model (materialized on `device`, weights uninitialized) and its optimizer.
 
     Built on meta and parallelized outside `materialize`, then materialized inside it: the memory
     trace passes a FakeTensorMode (fully_shard cannot run under one: DeviceMesh calls `nonzero`)."""
+    materialize = materialize or contextlib.nullcontext()
     repeat_kv = attention.select(cfg.attention, args, seq_len, mesh["tp"].size(), DTYPES[cfg.param_dtype], device)
     with torch.device("meta"):
         model = Llama(args, seq_len, repeat_kv=repeat_kv)
@@ -127,7 +128,7 @@ def run(cfg: TrainConfig, paths: Paths, *, seq_len: int, until_step: int, digest
     if resume is None:
         raise checkpoint.CheckpointError(f"{paths.checkpoints}: no complete checkpoint of this run up to step "
                                          f"{until_step} to start from; step 0 comes from `python -m "
-                                         "cpt.train.import_base` (the train_import rule)")
+                                         "cpt.convert.import_base` (the train_import rule)")
     retention.check_resume(resume)
     stop = stop or StopRequest()
     device = launch.init_distributed(ranks)
