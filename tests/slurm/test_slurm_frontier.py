@@ -125,6 +125,8 @@ def test_eval_is_one_node_job_per_step_with_all_its_tasks(full_workdir, fake_slu
 
 def test_source_download_is_a_dtn_job_and_the_listing_waits_for_it(full_workdir, fake_slurm, monkeypatch):
     monkeypatch.delenv("CPT_ACCOUNT", raising=False)
+    monkeypatch.delenv("PROJWORK", raising=False)
+    monkeypatch.delenv("SNAKEMAKE_CONDA_PREFIX", raising=False)
     listing = f"{FULL_RUN}/data/sources/dclm.txt"
     dry = snakemake(full_workdir, "-n", "--profile", "profiles/frontier", *NO_CONDA, "--", listing)
     out = dry.stdout + dry.stderr
@@ -132,3 +134,4 @@ def test_source_download_is_a_dtn_job_and_the_listing_waits_for_it(full_workdir,
     snakemake(full_workdir, *PROFILE, "--", f"{FULL_RUN}/data/sources/dclm.download.json", check=False)
     (sbatch,) = [flags(call) for call in sbatch_calls(fake_slurm)]
     assert " -p batch --clusters dtn -t 1440 " in sbatch and "--gpus" not in sbatch, sbatch
+    assert not (full_workdir / "$PROJWORK").exists()   # the profile names no variable a run would create literally
