@@ -100,6 +100,19 @@ def tokenized_stats(source):
     return [f"{DATA_DIR}/tokenized/{source}/{shard:05d}.arrow.json" for shard in shards]
 
 
+def mix_settings():
+    """What the mix plan is computed from (a change reruns the plan and the shards, not tokenize)."""
+    settings = {
+        "weights": SETTINGS.weights,
+        "seed": config["data"]["mix"]["seed"],
+        "weighting": config["data"]["mix"]["weighting"],
+        "seq_len": config["data"]["seq_len"],
+        "shard_rows": [SETTINGS.shard_rows(i) for i in range(SETTINGS.mixed_shards)],
+        "rows_needed": SETTINGS.rows_needed,
+    }
+    return json.dumps(settings)
+
+
 def mixed_stats():
     shards = range(SETTINGS.mixed_shards)
     return [f"{DATA_DIR}/mixed/{shard:05d}.arrow.json" for shard in shards]

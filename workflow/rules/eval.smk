@@ -38,7 +38,7 @@ rule eval_export:
         "../../envs/eval.yaml"
     threads: 1
     params:
-        checkpoint=lambda w: f"{TRAIN_DIR}/checkpoints/step-{w.step}",
+        checkpoint=lambda w: str(RUN.checkpoint(int(w.step))),
         base_dir=lambda w, input: str(Path(input.config).parent),
     shell:
         "python -m cpt.convert.export --checkpoint {params.checkpoint} --base-dir {params.base_dir}"
