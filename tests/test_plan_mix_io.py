@@ -7,7 +7,7 @@ import pytest
 
 from cpt.data.extents import READS_IN_FLIGHT
 from cpt.plan.mix_io import mix_shard_read_hours
-from cpt.settings import load_config
+from cpt.checks.config import load_config
 
 
 def test_reads_are_priced_by_latency_in_flight_and_bandwidth():

@@ -18,7 +18,7 @@ import pytest
 
 from benchmark_module import load_benchmark
 from cpt.data.blob_fetch import BlobFetcher, FetchError
-from cpt.data.sources import ensure_files
+from cpt.data.download import ensure_files
 from cpt.data.stack_v2 import document_lines, fetch_contents, fetch_file
 
 BLOBS = {"b1": b"print('one')\n", "b2": b"x = 2\n", "b3": "caf\u00e9 = 3\n".encode("latin-1")}
