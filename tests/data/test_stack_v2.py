@@ -157,6 +157,7 @@ def test_same_lines_as_the_fetcher_before_issue_24(tmp_path, bench):
                 tmp_path / f"old-{documents}.jsonl.gz")
 
 
+@pytest.mark.slow
 def test_killed_fetch_resumes_refetching_under_5_percent(tmp_path, bench):
     """A real process killed with SIGKILL mid-file, restarted: the output is the uninterrupted one."""
     blobs, rate = 6000, 3000

@@ -240,12 +240,10 @@ def _documents_in_order(slots: dict[str, np.ndarray], streams: list[SourceStream
         chunk: list[np.ndarray] = [None] * (last - first)
         at, lengths = slots["at"][first:last], slots["tokens"][first:last]
         groups = list(_groups(slots["source"][first:last] * (1 << 32) + slots["file"][first:last]))
-
-        def read(group: tuple[int, np.ndarray]) -> list[np.ndarray]:
-            key, mine = group
-            return streams[key >> 32].files[key & 0xFFFFFFFF].documents(at[mine], lengths[mine], READ_GAP_BYTES)
-
-        for (_, mine), docs in zip(groups, pool.map(read, groups)):
+        files = [streams[key >> 32].files[key & 0xFFFFFFFF] for key, _ in groups]
+        for (_, mine), docs in zip(groups, pool.map(
+                lambda file, mine, at=at, lengths=lengths: file.documents(at[mine], lengths[mine], READ_GAP_BYTES),
+                files, [mine for _, mine in groups])):
             for slot, doc in zip(mine, docs):
                 chunk[slot] = doc
         yield from chunk
