@@ -19,6 +19,7 @@ import pytest
 from benchmark_module import load_benchmark
 from cpt.data.blob_fetch import BlobFetcher, FetchError
 from cpt.data.download import ensure_files
+from cpt.data.gzip_journal import GzipJournal
 from cpt.data.stack_v2 import document_lines, fetch_contents, fetch_file
 
 BLOBS = {"b1": b"print('one')\n", "b2": b"x = 2\n", "b3": "caf\u00e9 = 3\n".encode("latin-1")}
@@ -188,3 +189,27 @@ def test_killed_fetch_resumes_refetching_under_5_percent(tmp_path, bench):
                 for row in rows for f in row["files"]}
     expected = [line for row in rows for line in document_lines(row, contents, "file")]
     assert bench.lines(out) == expected
+
+
+def test_journal_resumes_after_its_last_commit_and_only_for_the_same_input(tmp_path):
+    ids, out = tmp_path / "ids.parquet", tmp_path / "out.jsonl.gz"
+    ids.write_bytes(b"v1")
+    sink = GzipJournal(out, commit_seconds=3600, input_path=ids)
+    sink.write_row(["a\n", "b\n"], blobs=2)
+    sink.commit()
+    sink.write_row(["lost\n"], blobs=1)  # written, never committed: as if killed here
+    sink.file.flush()
+    with open(sink.partial, "ab") as torn:
+        torn.write(b"\x1f\x8b torn")
+    resumed = GzipJournal(out, commit_seconds=3600, input_path=ids)
+    assert (resumed.rows_done, resumed.counts) == (1, {"blobs": 2})
+    resumed.write_row(["c\n"], blobs=1)
+    assert resumed.finish() == {"blobs": 3}
+    assert gzip.open(out, "rt").read() == "a\nb\nc\n" and not resumed.journal.exists()
+    out.unlink()
+    again = GzipJournal(out, commit_seconds=3600, input_path=ids)
+    again.write_row(["x\n"])
+    again.close()  # after an error: committed at row 1
+    assert GzipJournal(out, commit_seconds=3600, input_path=ids).rows_done == 1
+    ids.write_bytes(b"v2, re-downloaded")
+    assert GzipJournal(out, commit_seconds=3600, input_path=ids).rows_done == 0

@@ -90,7 +90,7 @@ def fetch_file(ids_path: Path, out: Path, spec: dict, key: str) -> dict:
     """One smol-ids parquet file -> one jsonl.gz of documents with contents, written as it goes and
     resumed from its journal after a kill; returns the counts (blobs, missing) and this run's requests
     and gzipped bytes received."""
-    sink = GzipJournal(out, spec["commit_seconds"])
+    sink = GzipJournal(out, spec["commit_seconds"], ids_path)
     if sink.resumed:
         log.info("%s: resuming after row %d (%s)", out, sink.rows_done, sink.journal)
     progress = RateLogger(f"fetch {ids_path.name}", pq.ParquetFile(ids_path).metadata.num_rows, "rows")
