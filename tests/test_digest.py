@@ -4,7 +4,7 @@ import copy
 from pathlib import Path
 
 import pytest
-from cpt.digest import config_digest, training_digest
+from cpt.digest import config_digest, same_training, training_digest, training_keys
 from cpt.checks.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,3 +61,13 @@ def test_extending_steps_within_the_schedule_keeps_the_mix(config):
     assert load(shorter).rows_needed == load(config).rows_needed == 500_000 * load(config).global_batch_rows
     longer = edited(config, "train.steps", 600_000)
     assert load(longer).rows_needed == 600_000 * load(config).global_batch_rows
+
+
+def test_a_redefined_digest_is_not_taken_for_an_edit(config):
+    """Keys recorded before the fetch rate stopped counting (run.json of an older run) still describe
+    the same training; an edit that changes what is fetched does not."""
+    recorded = copy.deepcopy(training_keys(config))
+    recorded["data.sources"]["stack_v2"]["content_fetch"] = {
+        **config["data"]["sources"]["stack_v2"]["content_fetch"], "workers": 16}   # as the old definition kept it
+    assert same_training(recorded, config)
+    assert not same_training(recorded, edited(config, "data.sources.stack_v2.content_fetch.documents", "repo"))

@@ -31,7 +31,8 @@ def segment(config: dict, step: int, out: Path, use_slurm: bool) -> None:
             live = lease.live_jobs(lease.read(config["run"], train))
             if live:
                 raise ChainError(f"job(s) {[job for job, _ in live]} of the chain still train with the settings "
-                                 f"before train.continue_from; scancel them, then run again")
+                                 f"recorded before (train.continue_from, or a pipeline upgrade that redefined the "
+                                 f"training digest); scancel them, then run again")
         history = lineage.record_settings(config, train)
     if _done(run, step, out, history):
         return

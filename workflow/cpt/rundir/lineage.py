@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from cpt.atomic import write_json
-from cpt.digest import training_digest, training_keys
+from cpt.digest import same_training, training_digest, training_keys
 from cpt.rundir.paths import HISTORY, MARKER, STEP_DIR, step_dir
 from cpt.settings import ConfigError
 
@@ -127,8 +127,8 @@ def check_config(config: dict, train_dir: str | Path) -> None:
     if not history or history[-1]["training_digest"] == training_digest(config):
         return
     trained = trained_steps(train_dir)
-    if not trained:
-        return
+    if not trained or same_training(history[-1]["training_keys"], config):
+        return   # nothing trained yet, or the same settings under an upgraded digest (next_history)
     changes = _describe(history[-1]["training_keys"], training_keys(config))
     continue_from = config["train"].get("continue_from")
     if continue_from is None:
@@ -169,7 +169,9 @@ def _check_continue_point(train_dir, history, step: int, environ=os.environ) -> 
 
 def next_history(config: dict, train_dir: str | Path) -> list[dict]:
     """The run's history once this config trains (check_config must have passed): unchanged, the
-    first entry, or one more entry from train.continue_from (later entries dropped)."""
+    first entry, or one more entry from train.continue_from (later entries dropped). A pipeline
+    upgrade that redefines the digest of unchanged settings adds an entry from the newest trained
+    step: the steps trained so far keep their digest, later ones get the new one."""
     history = read_history(train_dir)
     digest, keys = training_digest(config), training_keys(config)
     if history and history[-1]["training_digest"] == digest:
@@ -177,8 +179,12 @@ def next_history(config: dict, train_dir: str | Path) -> list[dict]:
     entry = {"from_step": 0, "training_digest": digest, "training_keys": keys, "recorded": time.time()}
     if not (history and trained_steps(train_dir)):
         return [entry]
-    start = config["train"]["continue_from"]
-    entry = {**entry, "from_step": start, "changed": changed_keys(history[-1]["training_keys"], keys)}
+    if same_training(history[-1]["training_keys"], config):
+        start = trained_steps(train_dir)[-1]
+        entry = {**entry, "from_step": start, "changed": [], "redefined": True}
+    else:
+        start = config["train"]["continue_from"]
+        entry = {**entry, "from_step": start, "changed": changed_keys(history[-1]["training_keys"], keys)}
     return [e for e in history if e["from_step"] < start] + [entry]
 
 
@@ -188,7 +194,9 @@ def record_settings(config: dict, train_dir: str | Path) -> list[dict]:
     history = next_history(config, train_dir)
     if history != read_history(train_dir):
         if len(history) > 1:
-            log.info("run history: from step %d on, new settings (%s)", history[-1]["from_step"],
-                     ", ".join(history[-1]["changed"]))
+            entry = history[-1]
+            log.info("run history: from step %d on, %s", entry["from_step"],
+                     "the same settings under a redefined training digest (pipeline upgrade)"
+                     if entry.get("redefined") else f"new settings ({', '.join(entry['changed'])})")
         write_json(Path(train_dir) / HISTORY, {"history": history})
     return history
