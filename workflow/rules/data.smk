@@ -88,14 +88,14 @@ rule tokenize:
         spec=lambda w: source_spec(w.source),
         shards=lambda w: SOURCES[w.source]["shards"],
         first=lambda w: tokenize_group(w.source, w.group).start,
-        count=lambda w: len(tokenize_group(w.source, w.group)),
+        shards_in_group=lambda w: len(tokenize_group(w.source, w.group)),
         out=lambda w: f"{DATA_DIR}/tokenized/{w.source}/{{shard:05d}}.arrow",
         shard_log=lambda w: f"{RUN_DIR}/logs/tokenize/{w.source}/{{shard:05d}}.log",
         model_dir=lambda w, input: str(Path(input.model_config).parent),
         seq_len=config["data"]["seq_len"],
         batch_size=config["data"]["tokenize"]["batch_size"],
     shell:
-        "python -m cpt.data.group --workers {threads} --first {params.first} --count {params.count}"
+        "python -m cpt.data.group --workers {threads} --first {params.first} --count {params.shards_in_group}"
         " --log {params.shard_log:q} --record {output} --"
         " python -m cpt.data.tokenize --name {wildcards.source} --spec {params.spec:q} --paths-file {input.listing}"
         " --shard {{shard}} --shards {params.shards} --model-dir {params.model_dir} --seq-len {params.seq_len}"
@@ -149,11 +149,11 @@ rule mix_shard:
         **rule_resources("mix_shard"),
     params:
         first=lambda w: mix_group(w.group).start,
-        count=lambda w: len(mix_group(w.group)),
+        shards_in_group=lambda w: len(mix_group(w.group)),
         out=lambda w: f"{DATA_DIR}/mixed/{{shard:05d}}.arrow",
         shard_log=lambda w: f"{RUN_DIR}/logs/mix_shard/{{shard:05d}}.log",
     shell:
-        "python -m cpt.data.group --workers {threads} --first {params.first} --count {params.count}"
+        "python -m cpt.data.group --workers {threads} --first {params.first} --count {params.shards_in_group}"
         " --log {params.shard_log:q} --record {output} --"
         " python -m cpt.data.mix shard --plan {input} --index {{shard}} --out {params.out:q} > {log} 2>&1"
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import subprocess
 import sys
 import time
@@ -33,6 +34,14 @@ def groups(shards: int, size: int) -> list[range]:
     return [range(first, min(first + size, shards)) for first in range(0, shards, size)]
 
 
+FIELD = re.compile(r"\{shard(?::([^}]*))?\}")
+
+
+def fill(text: str, shard: int) -> str:
+    """`text` with each `{shard}` / `{shard:05d}` field filled in; other braces (a JSON spec) are kept."""
+    return FIELD.sub(lambda m: format(shard, m.group(1) or ""), text)
+
+
 def run_shard(argv: list[str], log_path: Path) -> dict:
     """One shard's process, its output to its own log; its wall-clock start, end and exit code."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,8 +54,8 @@ def run_shard(argv: list[str], log_path: Path) -> dict:
 def run_group(command: list[str], shards: range, log_pattern: str, workers: int) -> list[dict]:
     """`command` (its `{shard}` fields filled in) once per shard, at most `workers` at once."""
     def one(shard: int) -> dict:
-        argv = [part.format(shard=shard) for part in command]
-        result = {"shard": shard, **run_shard(argv, Path(log_pattern.format(shard=shard)))}
+        argv = [fill(part, shard) for part in command]
+        result = {"shard": shard, **run_shard(argv, Path(fill(log_pattern, shard)))}
         log.info("shard %d: exit %d after %.0f s (log %s)", shard, result["exit"],
                  result["finished"] - result["started"], result["log"])
         return result

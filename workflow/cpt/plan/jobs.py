@@ -53,7 +53,7 @@ def tokenize_job(config: dict, sizes: dict, run_dir: Path | None) -> dict:
             balance, files = largest_over_mean(listed, spec["shards"]), len(listed)
         per_shard = sizes[name]["tokens"] / spec["shards"]
         by_source[name] = {"shards": spec["shards"], "groups": len(groups(spec["shards"], size)),
-                           "min_shards": math.ceil(sizes[name]["tokens"] * balance / shard_capacity),
+                           "min_shards": math.ceil(sizes[name]["tokens"] * planner["shard_balance"] / shard_capacity),
                            "tokens_per_shard": per_shard, "largest_over_mean": balance,
                            "hours": per_shard * balance / r["value"] / 3600,
                            **({"files": files} if files is not None else {})}
@@ -150,9 +150,13 @@ def _too_long(rule: str, job: dict, safety: float) -> str:
     head = (f"rule {rule}: estimated {job['hours_estimated']:.2f} h x safety {safety:g} exceeds the "
             f"{job['hours_requested']:g} h requested (slurm.resources.{rule}.hours)")
     if rule == "tokenize":
-        short = [f"data.sources.{n}.shards={s['shards']} -> at least {s['min_shards']}"
+        fixes = [f"raise data.sources.{n}.shards={s['shards']} -> at least {s['min_shards']}"
                  for n, s in job["by_source"].items() if s["shards"] < s["min_shards"]]
-        return f"{head}; raise {', '.join(short)} (rate {job['rate']['value']:,.0f} {job['rate']['unit']})"
+        fixes += [f"data.sources.{n}: its largest shard holds {s['largest_over_mean']:.2f}x the mean (whole files, "
+                  "from its listing): split its files"
+                  for n, s in job["by_source"].items() if s.get("files") and s["shards"] >= s["min_shards"]
+                  and s["hours"] * safety > job["hours_requested"]]
+        return f"{head}; {'; '.join(fixes)} (rate {job['rate']['value']:,.0f} {job['rate']['unit']})"
     if rule == "mix_shard":
         return f"{head}; lower data.mix.rows_per_shard (more, smaller shards)"
     return f"{head}; raise the request within slurm.partitions or split the work"
