@@ -5,9 +5,9 @@ import sys
 from data_helpers import read_json
 from cpt.data import group
 
-# each shard: sleep, then print its index and a JSON argument (braces that are not fields stay)
-SHARD = [sys.executable, "-c", "import sys, time; time.sleep(0.5); print(sys.argv[1], sys.argv[2])", "{shard:03d}",
-         '{"spec": {"a": 1}}']
+# each shard: sleep, then print its index, a JSON argument (braces that are not fields stay) and its OpenMP threads
+SHARD = [sys.executable, "-c", "import os, sys, time; time.sleep(0.5); print(sys.argv[1], sys.argv[2], "
+         "os.environ['OMP_NUM_THREADS'])", "{shard:03d}", '{"spec": {"a": 1}}']
 
 
 def run(tmp_path, workers: int, command=SHARD) -> tuple[int, dict | None]:
@@ -21,11 +21,12 @@ def overlap(a: dict, b: dict) -> bool:
     return max(a["started"], b["started"]) < min(a["finished"], b["finished"])
 
 
-def test_the_shards_of_a_group_run_at_once_each_with_its_log(tmp_path):
+def test_the_shards_of_a_group_run_at_once_each_with_its_log(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "56")        # as Snakemake sets it to the rule's threads
     code, record = run(tmp_path, workers=2)
     assert code == 0 and [s["shard"] for s in record["shards"]] == [3, 4]
     assert overlap(*record["shards"])
-    assert (tmp_path / "w2/00004.log").read_text() == '004 {"spec": {"a": 1}}\n'
+    assert (tmp_path / "w2/00004.log").read_text() == '004 {"spec": {"a": 1}} 1\n'   # one core's threads
     code, record = run(tmp_path, workers=1)            # one core: one after another
     assert code == 0 and not overlap(*record["shards"])
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -34,6 +35,11 @@ def groups(shards: int, size: int) -> list[range]:
     return [range(first, min(first + size, shards)) for first in range(0, shards, size)]
 
 
+# What Snakemake sets to the rule's threads (the whole node): each shard process gets one core's worth,
+# so numpy's OpenBLAS does not start 56 threads in each of 56 processes (the pools Snakemake does not
+# know are capped inside the process: cpt.data.threads).
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                    "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 FIELD = re.compile(r"\{shard(?::([^}]*))?\}")
 
 
@@ -47,7 +53,8 @@ def run_shard(argv: list[str], log_path: Path) -> dict:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.time()
     with open(log_path, "wb") as out:
-        code = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT).returncode
+        env = {**os.environ, **dict.fromkeys(THREAD_VARIABLES, "1")}
+        code = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env).returncode
     return {"log": str(log_path), "started": started, "finished": time.time(), "exit": code}
 
 
