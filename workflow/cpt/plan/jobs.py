@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from cpt.rundir.paths import RunDir
 from cpt import cluster
 from cpt.data.group import groups
 from cpt.data.shards import largest_over_mean, listing_sizes
@@ -33,7 +34,8 @@ def _job(config: dict, rule: str, count: int, hours: float, rate_info: dict | No
     nodes = req.get("nodes", 1)
     return {"count": count, "hours_estimated": hours, "hours_requested": req["hours"], "nodes": nodes,
             "partition": req["partition"] + (f"@{req['cluster']}" if "cluster" in req else ""),
-            "policy_limit_hours": cluster.walltime_limit(cluster.partition_policy(config, req), req["partition"], nodes),
+            "policy_limit_hours": cluster.walltime_limit(cluster.partition_policy(config, req), req["partition"],
+                                                         nodes),
             **({"rate": rate_info} if rate_info else {}), **extra}
 
 
@@ -47,7 +49,7 @@ def tokenize_job(config: dict, sizes: dict, run_dir: Path | None) -> dict:
     by_source = {}
     for name, spec in config["data"]["sources"].items():
         balance, files = planner["shard_balance"], None
-        listing = run_dir / "data" / "sources" / f"{name}.txt" if run_dir else None
+        listing = RunDir(run_dir).listing(name) if run_dir else None
         if listing and Path(f"{listing}.json").exists():   # the real split: whole files, balanced by bytes
             listed = listing_sizes(listing)
             balance, files = largest_over_mean(listed, spec["shards"]), len(listed)
