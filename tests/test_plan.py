@@ -300,7 +300,8 @@ def write_listing_of(run_dir: Path, source: str, sizes: list[int]) -> None:
     listing.parent.mkdir(parents=True, exist_ok=True)
     paths = [f"contents/data/{i}.jsonl.gz" for i in range(len(sizes))]
     listing.write_text("".join(f"{p}\n" for p in paths))
-    Path(f"{listing}.json").write_text(json.dumps([{"path": p, "bytes": b, "mtime_ns": 0} for p, b in zip(paths, sizes)]))
+    entries = [{"path": p, "bytes": b, "mtime_ns": 0} for p, b in zip(paths, sizes)]
+    Path(f"{listing}.json").write_text(json.dumps(entries))
 
 
 def test_a_source_with_fewer_files_than_shards_needed_is_an_error(config, tmp_path):
@@ -359,11 +360,13 @@ def test_waves_of_eligible_jobs():
 
 
 def test_a_download_longer_than_the_purge_is_refused_naming_the_source_and_rate(config):
-    """At 50 requests/s the Stack-v2 fetch takes 116 days (126 with the other downloads and 121 DTN queue waits): its first files would be purged before tokenize."""
+    """At 50 requests/s the Stack-v2 fetch takes 116 days (126 with the other downloads and 121 DTN queue
+    waits): its first files would be purged before tokenize reads them."""
     config = copy.deepcopy(config)
     config["data"]["sources"]["stack_v2"]["content_fetch"]["requests_per_second"] = 50
     with pytest.raises(ConfigError, match=r"source stack_v2: the downloads take 126.3 days one after another on the "
-                                          r"DTN .* wait 127.4 days; raise data.sources.stack_v2.content_fetch.requests_per_second"):
+                                          r"DTN .* wait 127.4 days; raise "
+                                          r"data.sources.stack_v2.content_fetch.requests_per_second"):
         plan.make_plan(config)
 
 

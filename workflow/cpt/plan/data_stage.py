@@ -82,5 +82,5 @@ def render_data_stage(stage: dict) -> list[str]:
             f"{stage['node_hours_charged']:,.1f} node-hours charged for {stage['core_hours']:,.0f} core-hours",
             f"  days            download {stage['download_days']:.1f} (DTN)  batch {stage['batch_days']:.1f}  "
             f"first download to last eval {stage['calendar_days_total']:,.1f}",
-            f"  longest unread  " + "  ".join(f"{k} {v:.1f} d" for k, v in stage["waits_days"].items())
+            "  longest unread  " + "  ".join(f"{k} {v:.1f} d" for k, v in stage["waits_days"].items())
             + f"  ({stage['order']})"]
