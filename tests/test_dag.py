@@ -28,7 +28,7 @@ def job_counts(stdout: str) -> dict[str, int]:
     return {rule: int(count) for rule, count in re.findall(r"^(\w+)\s+(\d+)$", table, re.MULTILINE)}
 
 
-def test_every_stage_target_runs_the_cleanup_that_keeps_it_under_quota(tmp_path):
+def test_every_stage_target_runs_its_cleanup_and_tokenize_holds_for_every_download(tmp_path):
     """`snakemake data` alone used to skip the cleanup rules (59 TB against the 50 TB quota): every stage
     target now asks for them, and the mix waits for the raw cleanup, as the plan's storage timeline has it."""
     work = link_workflow(tmp_path / "work")
@@ -40,5 +40,9 @@ def test_every_stage_target_runs_the_cleanup_that_keeps_it_under_quota(tmp_path)
     (mix_plan,) = [node for node, label in nodes if label == "mix_plan"]
     cleaned = [node for node, label in nodes if label == "cleanup_raw"]
     assert len(cleaned) == 6 and all(f"{node} -> {mix_plan}" in dot for node in cleaned)
+    # tokenize holds until every download is done (the plan's purge order): 6 x 30 edges
+    downloads = [node for node, label in nodes if label == "download_source"]
+    tokenize = [node for node, label in nodes if label == "tokenize"]
+    assert len(downloads) == 6 and all(f"{d} -> {t}" in dot for d in downloads for t in tokenize)
     train = job_counts(snakemake(work, "-n", "train").stdout)
     assert train["cleanup_raw"] == 6 and train["cleanup_tokenized"] == 1
