@@ -29,21 +29,24 @@ include: "workflow/rules/publish.smk"
 
 
 rule data:
-    """Tokenized and mixed training data with its manifest."""
+    """Tokenized and mixed training data with its manifest; consumed data emptied as data.cleanup says."""
     input:
         manifest_path(),
+        cleanup_outputs(),
 
 
 rule train:
     """The whole chain of training segments, up to the final step's checkpoint."""
     input:
         segment_checkpoints(),
+        cleanup_outputs(),
 
 
 rule evaluate:
     """lm-eval results of step 0, every eval.every steps and the final step, for every task."""
     input:
         eval_results(),
+        cleanup_outputs(),
 
 
 rule cleanup:

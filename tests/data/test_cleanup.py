@@ -1,5 +1,5 @@
-"""The cleanup rules (data.cleanup) through the real snakemake on the demo: consumed raw sources and
-tokenized shards are emptied in place, and nothing upstream or downstream reruns for it."""
+"""The cleanup rules (data.cleanup) through the real snakemake on the demo: `snakemake data` empties
+consumed raw sources and tokenized shards in place, and nothing upstream or downstream reruns for it."""
 
 import os
 import re
@@ -8,6 +8,7 @@ import shutil
 import pytest
 import yaml
 
+from data_helpers import read_json
 from cpt.data.cleanup import empty
 from workflow_run import link_workflow, snakemake
 
@@ -28,19 +29,18 @@ def test_cleanup_rules_on_the_demo_rerun_nothing(tmp_path, demo_dir):
     overlay = {"run": "clean", "data": {"cleanup": {"raw": True, "tokenized": True}}}
     (work / "overlay.yaml").write_text(yaml.safe_dump(overlay))
     args = ("-c2", "--configfile", "configs/demo.yaml", "overlay.yaml", "--")
-    snakemake(work, *args, "data")
-    data = work / "results/clean/data"
     raw = sorted((work / "demo/sources").rglob("*.parquet")) + sorted((work / "demo/sources").rglob("*.jsonl"))
-    mixed = {p: p.stat().st_mtime_ns for p in data.glob("mixed/*.arrow")}
     before = {p: p.stat().st_mtime_ns for p in raw}
-    assert all(p.stat().st_size > 0 for p in raw + list(data.glob("tokenized/*/*.arrow")))
-
-    snakemake(work, *args, "cleanup")
+    snakemake(work, *args, "data")     # the stage target runs its cleanup (the plan's storage peak holds)
+    data = work / "results/clean/data"
     tokenized = list(data.glob("tokenized/*/*.arrow"))
+    mixed = list(data.glob("mixed/*.arrow"))
     assert tokenized and all(p.stat().st_size == 0 for p in tokenized + raw)
     assert {p: p.stat().st_mtime_ns for p in raw} == before                   # mtimes kept
-    assert {p: p.stat().st_mtime_ns for p in data.glob("mixed/*.arrow")} == mixed
-    assert all(p.stat().st_size > 0 for p in mixed)                           # training data untouched
+    assert mixed and all(p.stat().st_size > 0 for p in mixed)                 # training data untouched
+    cleaned = read_json(data / "cleanup/tokenized.json")
+    assert sorted(cleaned["files"]) == sorted(str(p.relative_to(work)) for p in tokenized)
+    assert cleaned["bytes_freed"] > 0
     for target in ("data", "cleanup"):
         again = snakemake(work, "-n", *args, target)
         assert "Nothing to be done" in again.stdout + again.stderr, target

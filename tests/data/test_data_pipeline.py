@@ -101,6 +101,6 @@ def test_full_scale_dry_run_lists_the_whole_data_dag(tmp_path):
     work = link_workflow(tmp_path / "full")
     result = snakemake(work, "-n", "data")
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    shards = sum(s["shards"] for s in config["data"]["sources"].values())
-    assert f"tokenize         {shards}" in result.stdout or f"tokenize {shards}" in " ".join(result.stdout.split())
+    jobs = sum(-(-s["shards"] // config["slurm"]["node"]["cores"]) for s in config["data"]["sources"].values())
+    assert f"tokenize {jobs}" in " ".join(result.stdout.split())   # node jobs of slurm.node.cores shards
     assert not (work / "results").exists()

@@ -57,18 +57,21 @@ def test_training_segment_srun_line(full_config):
     assert "--until-step 3500" in command[2]
 
 
-def test_tokenize_jobs_are_one_core_jobs_never_grouped(full_workdir, fake_slurm, monkeypatch):
-    """Plugin 2.8.0 runs a group's members one after another (--jobs 1 inside), so a group of 56
-    one-core jobs would overrun its walltime: each tokenize job is its own submission."""
+def test_tokenize_jobs_are_whole_node_jobs_of_56_shards_never_grouped(full_workdir, full_config, fake_slurm,
+                                                                    monkeypatch):
+    """Plugin 2.8.0 runs a Snakemake group's members one after another (--jobs 1 inside), so the rule
+    itself takes 56 shards and runs them at once: one submission per group, 56 CPUs for one task."""
     monkeypatch.delenv("CPT_ACCOUNT", raising=False)
     sources = f"{FULL_RUN}/data/sources"
-    touch(full_workdir, f"{sources}/dclm.txt", f"{sources}/dclm.txt.json", *TRAIN_INPUTS[2:])
-    targets = [f"{FULL_RUN}/data/tokenized/dclm/{shard:05d}.arrow.json" for shard in range(8)]
-    snakemake(full_workdir, *PROFILE, "--allowed-rules", "tokenize", "--", *targets, check=False)
-    calls = [flags(call) for call in sbatch_calls(fake_slurm)]
-    assert len(calls) == 8
-    for sbatch in calls:
-        assert " -p batch -t 120 " in sbatch and "--ntasks=1" in sbatch and "--cpus-per-task=1" in sbatch
+    downloads = [f"{sources}/{name}.download.json" for name in full_config["data"]["sources"]]  # tokenize holds for all
+    touch(full_workdir, f"{sources}/dclm.txt", f"{sources}/dclm.txt.json", *downloads, *TRAIN_INPUTS[2:])
+    targets = [f"{FULL_RUN}/data/tokenized/dclm/group-{group:03d}.json" for group in range(3)]
+    result = snakemake(full_workdir, *PROFILE, "--allowed-rules", "tokenize", "--", *targets, check=False)
+    calls = sbatch_calls(fake_slurm)
+    assert len(calls) == 3, result.stderr[-3000:]
+    for call in calls:
+        sbatch = flags(call)
+        assert " -p batch -t 120 " in sbatch and "--ntasks=1" in sbatch and "--cpus-per-task=56" in sbatch
         assert "group" not in sbatch and "--mem" not in sbatch  # whole nodes: no --mem cap
 
 

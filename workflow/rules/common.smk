@@ -4,11 +4,13 @@
 import json
 import re
 import sys
+from functools import cache
 from pathlib import Path
 
 # The package is installed (pip install -e .); running from a bare checkout works too.
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 from cpt import checks, cluster, settings
+from cpt.data.group import groups
 from cpt.evaluate.steps import covering_segment_end, evaluated_steps, model_dir
 from cpt.publish.plan import published_steps
 from cpt.rundir.config import write_config
@@ -40,6 +42,7 @@ BASE_DIR = config["model"]["base_dir"]
 DATA_DIR = f"{RUN_DIR}/data"
 SOURCES = SETTINGS.sources
 CLEANUP = config["data"]["cleanup"]
+GROUP_SIZE = config["slurm"]["node"]["cores"]  # shards per tokenize or mix job: one process per core
 
 # training: the segment ends are known up front, so a dry run shows the whole chain
 TRAIN = config["train"]
@@ -95,9 +98,30 @@ def source_files(wildcards):
     return files
 
 
+def tokenize_group(source, group):
+    """Shard indices of a source's tokenize group (one whole-node job: slurm.node.cores shards)."""
+    return groups(SOURCES[source]["shards"], GROUP_SIZE)[int(group)]
+
+
+def tokenized_groups(source):
+    """The records of a source's tokenize jobs: each stands for its group's shards and sidecars."""
+    count = len(groups(SOURCES[source]["shards"], GROUP_SIZE))
+    return [str(RUN.tokenize_record(source, group)) for group in range(count)]
+
+
 def tokenized_stats(source):
     shards = range(SOURCES[source]["shards"])
     return [f"{DATA_DIR}/tokenized/{source}/{shard:05d}.arrow.json" for shard in shards]
+
+
+def mix_group(group):
+    """Mixed shard indices of a mix job (one whole-node job: slurm.node.cores shards)."""
+    return groups(SETTINGS.mixed_shards, GROUP_SIZE)[int(group)]
+
+
+def mixed_groups():
+    count = len(groups(SETTINGS.mixed_shards, GROUP_SIZE))
+    return [str(RUN.mix_record(group)) for group in range(count)]
 
 
 def mix_settings():
@@ -118,11 +142,34 @@ def mixed_stats():
     return [f"{DATA_DIR}/mixed/{shard:05d}.arrow.json" for shard in shards]
 
 
+@cache
+def _downloads():
+    from cpt.data.listing import needs_download
+
+    markers = [f"{DATA_DIR}/sources/{source}.download.json" for source in SOURCES]
+    return [
+        ancient(marker)
+        for marker, spec in zip(markers, SOURCES.values())
+        if needs_download(spec) or Path(marker).exists()
+    ]
+
+
+def every_download(wildcards):
+    """Every source's download record (ancient: an order, not a rerun trigger): tokenize holds
+    until the last download is done, so no tokenized shard waits out a long one (the purge)."""
+    return _downloads()
+
+
+def raw_cleanup_records():
+    """The raw cleanup records data.cleanup.raw switches on: the mix waits for them (storage peak)."""
+    return [f"{DATA_DIR}/cleanup/raw/{source}.json" for source in SOURCES] if CLEANUP["raw"] else []
+
+
 def cleanup_outputs():
-    """The cleanup records data.cleanup switches on (asked for by the `cleanup` and `report` targets)."""
-    raw = [f"{DATA_DIR}/cleanup/raw/{source}.json" for source in SOURCES]
+    """The cleanup records data.cleanup switches on: every stage target asks for them, so no target
+    leaves consumed data on disk past its stage (the plan's storage peak holds whatever is run)."""
     tokenized = [f"{DATA_DIR}/cleanup/tokenized.json"]
-    return (raw if CLEANUP["raw"] else []) + (tokenized if CLEANUP["tokenized"] else [])
+    return raw_cleanup_records() + (tokenized if CLEANUP["tokenized"] else [])
 
 
 # ---- training

@@ -18,7 +18,6 @@ import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (RecordBatch.cast loads it: here it is start-up, not reading)
 import pyarrow.parquet as pq
 from datatrove.data import Document
-from datatrove.io import get_shard_from_paths_file
 from datatrove.pipeline.readers import JsonlReader, ParquetReader
 
 from cpt.data.listing import SourceError
@@ -137,11 +136,6 @@ def make_reader(name: str, source: dict):
     # read_metadata: the adapter picks its own columns (the id field is optional)
     return BytesParquetReader(source["local_dir"], adapter=adapter, read_metadata=True,
                               bytes_field=None if adapter_name else source["text_field"])
-
-
-def shard_files(paths_file: str, rank: int, world_size: int) -> list[str]:
-    """The files of shard `rank` of `world_size`: datatrove's split of the listing."""
-    return list(get_shard_from_paths_file(paths_file, rank, world_size))
 
 
 def check_parquet_schema(name: str, source: dict, path: Path) -> int:

@@ -4,10 +4,11 @@ Tokens per step and in total, tokens and epochs per source under the mix, steps
 that fit in one job, segments, node- and GCD-hours, calendar time for a queue
 wait, memory per GCD against its HBM less headroom (modelled; traced too with
 --trace-memory) with the largest micro-batch that fits, every job's estimated vs
-requested hours (jobs.py, from the rates in rates.py), the storage bill's peak against
-the quota (storage.py), and the warnings. A request that breaks the queue policy, a job
-whose estimate does not fit its request, or a memory peak over HBM less headroom is an
-error before anything is submitted.
+requested hours (jobs.py, from the rates in rates.py), the data stage's node-hours and
+days from the first download to the last eval (data_stage.py), the storage bill's peak
+against the quota (storage.py), and the warnings. A request that breaks the queue policy, a
+job whose estimate does not fit its request, a memory peak over HBM less headroom, or a data
+product left unread past the purge window is an error before anything is submitted.
 
 Measured figures replace config estimates when they exist: source sizes from a
 mix manifest, seconds per step from an earlier run's metrics.jsonl, job rates from

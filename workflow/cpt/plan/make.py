@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cpt.plan.data_stage import check_purge, data_stage, render_data_stage
 from cpt.plan.evaluation import evaluation
 from cpt.plan import measured
 from cpt.plan.jobs import check_jobs, download_warnings, plan_jobs
@@ -46,6 +47,8 @@ def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | Non
     plan["jobs"] = plan_jobs(config, sizes, plan["schedule"], plan["params"], run_dir)
     check_jobs(config, plan["jobs"])
     plan["evaluation"] = evaluation(config, plan["jobs"]["eval_task"]["by_task"])
+    plan["data_stage"] = data_stage(config, sizes, plan["jobs"], plan["schedule"], plan["evaluation"])
+    check_purge(plan["data_stage"], config)
     plan["storage"] = storage(config, sizes, plan["params"])
     if bench:
         plan["gpu_benchmark"] = bench
@@ -162,7 +165,8 @@ def render(plan: dict) -> str:
     lines += render_benchmark_memory(plan.get("gpu_benchmark"))
     lines.append(f"micro-batch       {plan['micro_batch']} rows per pass; largest that fits: "
                  f"{plan['micro_batch_largest_fitting']}")
-    return "\n".join(lines + render_jobs(plan["jobs"]) + render_storage(plan["storage"]))
+    return "\n".join(lines + render_jobs(plan["jobs"]) + render_data_stage(plan["data_stage"])
+                     + render_storage(plan["storage"]))
 
 
 def render_benchmark_memory(bench: dict | None) -> list[str]:

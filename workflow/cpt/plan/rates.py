@@ -17,7 +17,8 @@ from cpt.rundir.paths import RunDir
 from cpt.settings import ConfigError
 
 # rule -> (its logs under <run>/logs, the RateLogger counter that is the rate's unit)
-MEASURED_IN_LOGS = {"tokenize": ("tokenize/*/*.log", "tokens"), "mix_shard": ("mix_shard/*.log", "rows")}
+# (each shard's own log; a node job's group-*.log beside them holds no rate)
+MEASURED_IN_LOGS = {"tokenize": ("tokenize/*/[0-9]*.log", "tokens"), "mix_shard": ("mix_shard/[0-9]*.log", "rows")}
 
 
 def _checked(entry: dict, key: str) -> dict:

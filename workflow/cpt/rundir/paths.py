@@ -61,12 +61,20 @@ class RunDir:
     def tokenized(self, source: str, shard: int) -> Path:
         return self.tokenized_dir / source / f"{shard:05d}.arrow"
 
+    def tokenize_record(self, source: str, group: int) -> Path:
+        """What a tokenize node job writes once every shard of its group is (cpt.data.group)."""
+        return self.tokenized_dir / source / f"group-{group:03d}.json"
+
     @property
     def mixed_dir(self) -> Path:
         return self.data / "mixed"
 
     def mixed(self, shard: int) -> Path:
         return self.mixed_dir / f"{shard:05d}.arrow"
+
+    def mix_record(self, group: int) -> Path:
+        """What a mix node job writes once every mixed shard of its group is (cpt.data.group)."""
+        return self.mixed_dir / f"group-{group:03d}.json"
 
     # training
     @property
