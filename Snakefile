@@ -39,14 +39,14 @@ rule train:
     """The whole chain of training segments, up to the final step's checkpoint."""
     input:
         segment_checkpoints(),
-        cleanup_outputs(),
+        stage_cleanup(),
 
 
 rule evaluate:
     """lm-eval results of step 0, every eval.every steps and the final step, for every task."""
     input:
         eval_results(),
-        cleanup_outputs(),
+        stage_cleanup(),
 
 
 rule cleanup:
@@ -61,5 +61,5 @@ rule report:
     default_target: True
     input:
         rules.report_tables.output,
-        cleanup_outputs(),
+        stage_cleanup(),
         publish_receipts(),

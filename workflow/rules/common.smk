@@ -172,6 +172,17 @@ def cleanup_outputs():
     return raw_cleanup_records() + (tokenized if CLEANUP["tokenized"] else [])
 
 
+def stage_cleanup():
+    """What the train, evaluate and report targets ask to clean. While the data stage is to run (no
+    manifest yet), all of it, so `snakemake train` from nothing keeps the planned peak. Once the
+    manifest exists, only tokenized shards still on disk: the raw cleanup ran before the mix, and
+    asking again would make a tree from before the grouped data jobs rebuild its whole data stage."""
+    if not Path(manifest_path()).exists():
+        return cleanup_outputs()
+    tokenized = CLEANUP["tokenized"] and RUN.tokenized_dir.is_dir()
+    return [f"{DATA_DIR}/cleanup/tokenized.json"] if tokenized else []
+
+
 # ---- training
 
 
