@@ -20,7 +20,9 @@ from cpt import cluster
 from cpt.data.group import groups
 from cpt.data.shards import largest_over_mean, listing_sizes
 from cpt.evaluate.steps import evaluated_steps
+from cpt.plan.mix_io import mix_shard_read_hours
 from cpt.plan.rates import eval_task_hours, rate
+from cpt.plan.sources import mix_usage
 from cpt.settings import ConfigError, load
 
 GB = 1e9
@@ -63,12 +65,21 @@ def tokenize_job(config: dict, sizes: dict, run_dir: Path | None) -> dict:
                 max(s["hours"] for s in by_source.values()), r, workers=size, by_source=by_source)
 
 
-def mix_job(config: dict, run_dir: Path | None) -> dict:
-    """Node jobs of slurm.node.cores mixed shards each, one core per shard (all of one size)."""
+def mix_job(config: dict, sizes: dict, run_dir: Path | None) -> dict:
+    """Node jobs of slurm.node.cores mixed shards each, one core per shard (all of one size). A shard's
+    hours: packing at the stage's rate (measured on local disk) plus reading its inputs from Orion,
+    about one disk access per document (cpt.plan.mix_io)."""
     r = rate(config, "mix_shard", run_dir)
-    shards, size = load(config).mixed_shards, config["slurm"]["node"]["cores"]
-    hours = config["data"]["mix"]["rows_per_shard"] / r["value"] / 3600 + r["startup_minutes"] / 60
-    return _job(config, "mix_shard", len(groups(shards, size)), hours, r, workers=size, shards=shards)
+    settings = load(config)
+    shards, size = settings.mixed_shards, config["slurm"]["node"]["cores"]
+    rows = config["data"]["mix"]["rows_per_shard"]
+    usage = mix_usage(settings.weights, sizes, settings.rows_to_mix * (settings.seq_len + 1),
+                      config["data"]["mix"]["weighting"])
+    tokens_per_document = sum(u["tokens"] for u in usage.values()) / sum(u["documents"] for u in usage.values())
+    read_hours = mix_shard_read_hours(config, rows, tokens_per_document)
+    hours = rows / r["value"] / 3600 + r["startup_minutes"] / 60 + read_hours
+    return _job(config, "mix_shard", len(groups(shards, size)), hours, r, workers=size, shards=shards,
+                read_hours=read_hours)
 
 
 def download_job(config: dict, sizes: dict) -> dict:
@@ -126,7 +137,7 @@ def plan_jobs(config: dict, sizes: dict, schedule: dict, params: float, run_dir:
     return {
         "download": download_job(config, sizes),
         "tokenize": tokenize_job(config, sizes, run_dir),
-        "mix_shard": mix_job(config, run_dir),
+        "mix_shard": mix_job(config, sizes, run_dir),
         "train_segment": _job(config, "train_segment", schedule["jobs"], schedule["segment_hours"], None,
                               schedule["tasks"], continuation_jobs=schedule["jobs"] - schedule["segments"]),
         **eval_jobs(config, params, run_dir),
