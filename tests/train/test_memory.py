@@ -1,6 +1,6 @@
 """Memory per GCD, checked on real gloo ranks: the fake-mode trace (`python -m cpt.plan
---trace-memory`) against the same code measured with real tensors, and the chunked loss's
-working set against the one-pass loss it replaced."""
+--trace-memory`) against the same code measured with real tensors, under each activation
+checkpointing mode, and the chunked loss's working set against the one-pass loss it replaced."""
 
 import json
 import subprocess
@@ -10,6 +10,8 @@ import pytest
 import yaml
 
 import train_helpers as h
+from cpt.plan.memory import memory_per_gcd
+from cpt.plan.trace import trace_memory
 
 ROOT = h.Path(__file__).resolve().parents[2]
 SHAPE = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
@@ -60,3 +62,19 @@ def test_chunked_loss_keeps_a_fraction_of_the_one_pass_working_set(real):
           f"chunked {per_element['chunked']:.1f} (one of {rows} rows per chunk)")
     assert per_element["one_pass"] > 12  # logits, log-softmax and gradients of the whole batch
     assert per_element["chunked"] < per_element["one_pass"] / 2.5
+
+
+def test_selective_checkpointing_trace_model_and_real_ranks_agree(real):
+    """Selective (block 1 of 2) keeps less than none and more than full on real ranks; the fake-mode
+    trace equals them, and the planner's model is within its usual margin of the trace."""
+    modes = {**real["by_ac_mode"], "full": real["traced"]["Total"]}
+    assert modes["none"] > modes["selective"] > modes["full"], modes
+    config = {"data": {"seq_len": SEQ_LEN}, "train": {"steps": 1, "steps_per_segment": 1, **TRAIN,
+                                                      "activation_checkpointing": "selective",
+                                                      "activation_checkpointing_every": 2}}
+    traced = trace_memory(config, SHAPE)["peak"]
+    modelled = memory_per_gcd(config, SHAPE)["total"]
+    print(f"\nselective: traced {traced * 1e3:.3f} MB, real {modes['selective'] / 1e6:.3f} MB, "
+          f"modelled {modelled * 1e3:.3f} MB")
+    assert traced * 1e9 == pytest.approx(modes["selective"], rel=0.01)
+    assert modelled == pytest.approx(traced, rel=0.1)
