@@ -66,7 +66,8 @@ def test_chunked_loss_keeps_a_fraction_of_the_one_pass_working_set(real):
 
 def test_selective_checkpointing_trace_model_and_real_ranks_agree(real):
     """Selective (block 1 of 2) keeps less than none and more than full on real ranks; the fake-mode
-    trace equals them, and the planner's model is within its usual margin of the trace."""
+    trace equals them, and the planner's model is within its usual margin of the trace and ranks the
+    three modes as the real ranks do."""
     modes = {**real["by_ac_mode"], "full": real["traced"]["Total"]}
     assert modes["none"] > modes["selective"] > modes["full"], modes
     config = {"data": {"seq_len": SEQ_LEN}, "train": {"steps": 1, "steps_per_segment": 1, **TRAIN,
@@ -78,3 +79,6 @@ def test_selective_checkpointing_trace_model_and_real_ranks_agree(real):
           f"modelled {modelled * 1e3:.3f} MB")
     assert traced * 1e9 == pytest.approx(modes["selective"], rel=0.01)
     assert modelled == pytest.approx(traced, rel=0.1)
+    by_mode = {mode: memory_per_gcd({**config, "train": {**config["train"], "activation_checkpointing": mode}},
+                                    SHAPE)["total"] for mode in modes}
+    assert sorted(by_mode, key=by_mode.get) == sorted(modes, key=modes.get)  # the model ranks them as real ranks do

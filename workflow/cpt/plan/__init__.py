@@ -5,7 +5,9 @@ that fit in one job, segments, node- and GCD-hours, calendar time for a queue
 wait, memory per GCD against its HBM less headroom (modelled; traced too with
 --trace-memory) with the largest micro-batch that fits, every job's estimated vs
 requested hours (jobs.py, from the rates in rates.py), the storage bill's peak against
-the quota (storage.py), and the warnings. A request that breaks the queue policy, a job
+the quota (storage.py), every candidate layout of the run's ranks (mesh, micro-batch, activation
+checkpointing) with its memory and modelled step time, ranked (layouts.py; --layouts prints them),
+and the warnings. A request that breaks the queue policy, a job
 whose estimate does not fit its request, or a memory peak over HBM less headroom is an
 error before anything is submitted.
 
@@ -16,7 +18,7 @@ per step and memory from benchmarks/gpu_train.py's JSON (--measured; measured.py
 it applies: the same shape and recipe, never scaled from another).
 
     python -m cpt.plan config.yaml [configs/demo.yaml ...] [--queue-wait-hours H] [--json out.json] [--trace-memory]
-                          [--measured gpu_train.json]
+                          [--measured gpu_train.json] [--layouts]
 """
 
 from cpt.plan.make import make_plan, mix_warnings, render, warnings

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cpt.plan.evaluation import evaluation
-from cpt.plan import measured
+from cpt.plan import layouts, measured
 from cpt.plan.jobs import check_jobs, download_warnings, plan_jobs
 from cpt.plan.memory import largest_micro_batch, memory_per_gcd, model_shape, param_counts, usable_gb
 from cpt.plan.schedule import schedule, seconds_per_step
@@ -46,6 +46,8 @@ def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | Non
     check_jobs(config, plan["jobs"])
     plan["evaluation"] = evaluation(config, plan["jobs"]["eval_task"]["by_task"])
     plan["storage"] = storage(config, sizes, plan["params"])
+    plan["layouts"] = layouts.layouts(config, shape, plan["schedule"]["nodes"], config["train"]["steps"],
+                                      (step_s, step_s_from))
     if bench:
         plan["gpu_benchmark"] = bench
     if trace_memory:
@@ -128,8 +130,8 @@ def _tokens(n: float) -> str:
     return f"{n:,.0f}"
 
 
-def render(plan: dict) -> str:
-    """The plan as a short text report."""
+def render(plan: dict, *, all_layouts: bool = False) -> str:
+    """The plan as a short text report; `all_layouts`: the ranked candidate layouts, not one line."""
     s, e = plan["schedule"], plan["evaluation"]
     lines = [
         f"tokens per step   {plan['tokens_per_step']:,}",
@@ -161,6 +163,7 @@ def render(plan: dict) -> str:
     lines += render_benchmark_memory(plan.get("gpu_benchmark"))
     lines.append(f"micro-batch       {plan['micro_batch']} rows per pass; largest that fits: "
                  f"{plan['micro_batch_largest_fitting']}")
+    lines += layouts.render(plan["layouts"]) if all_layouts else [layouts.summary(plan["layouts"])]
     return "\n".join(lines + render_jobs(plan["jobs"]) + render_storage(plan["storage"]))
 
 
