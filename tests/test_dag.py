@@ -19,3 +19,11 @@ def test_demo_dag_lists_every_job(tmp_path):
     labels = re.findall(r'label = "(\w+)', dot)
     assert labels.count("train_segment") == 2  # 300 steps in segments of 150
     assert labels.count("mix_shard") == 3 and labels.count("report") == 1
+
+
+def test_reference_sweep_dry_run_lists_the_chosen_layouts(tmp_path):
+    """`snakemake sweep -n` at reference: the 4 fastest modelled layouts that fit and the configured one."""
+    out = snakemake(link_workflow(tmp_path / "work"), "sweep", "-n", "-q", "rules").stdout
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, re.M))
+    assert counts["sweep_layout"] == "5" and counts["sweep_table"] == "1" and counts["train_import"] == "1"
+    assert "train_segment" not in counts  # the sweep needs the mix and step 0, not a trained segment

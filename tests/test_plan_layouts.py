@@ -1,5 +1,6 @@
 """Candidate layouts in the plan (cpt/plan/layouts.py): every mesh, micro-batch and checkpointing mode
-of the run's ranks at the same global batch, with memory, fits and a step time worked out by hand."""
+of the run's ranks at the same global batch, with memory, fits and a step time worked out by hand; the
+sweep that measures the fastest (cpt/plan/sweep.py): its choice, price, refusals and measured table."""
 
 import copy
 import json
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cpt import plan
-from cpt.plan import layouts
+from cpt.plan import layouts, sweep
 from cpt.plan.__main__ import main
 from cpt.settings import ConfigError
 from cpt.train.model import ModelArgs
@@ -101,3 +102,46 @@ def test_cli_prints_the_ranked_table_with_its_sources(tmp_path, capsys):
     assert main([str(ROOT / "config.yaml")]) == 0
     out = capsys.readouterr().out
     assert "<- configured" not in out and "fastest modelled that fits: 1 x 64 x 8, micro-batch 3 of 21" in out
+
+
+def test_sweep_takes_the_fastest_that_fit_and_the_configured_and_prices_them(config, table):
+    picked = [sweep.name(r) for r in sweep.chosen(table, 4)]
+    assert picked[:4] == [sweep.name(r) for r in table["rows"][:4]] and picked[4] == "r2-s32-t8-m21-full"
+    bill = plan.make_plan(config)["sweep"]
+    assert bill["layouts"] == picked and bill["steps"] == 15 and bill["nodes"] == 64
+    hours = [20 / 60 + 15 * row(table, **sweep_keys(n))["seconds_per_step"] / 3600 for n in picked]
+    assert bill["node_hours"] == pytest.approx(64 * sum(hours))
+    assert bill["share_of_run"] < 0.002  # the issue's goal: 145 of ~207,000 node-hours
+    with pytest.raises(ConfigError, match=r"sweep: layout r2-s32-t8-m21-none does not fit: modelled 29\d\.\d GB"):
+        sweep.train_section(config, table, "r2-s32-t8-m21-none")
+    with pytest.raises(ConfigError, match="'r3-s1-t1-m1-none' is not a layout of this run's 512 ranks"):
+        sweep.train_section(config, table, "r3-s1-t1-m1-none")
+    assert sweep.train_section(config, table, "r1-s64-t8-m3-none")["parallel"] == {"dp_replicate": 1, "dp_shard": 64,
+                                                                                   "tp": 8}
+
+
+def sweep_keys(layout: str) -> dict:
+    r, s, t, m, mode = layout.split("-")
+    return {"dp_replicate": int(r[1:]), "dp_shard": int(s[1:]), "tp": int(t[1:]), "micro_batch": int(m[1:]),
+            "activation_checkpointing": mode}
+
+
+def test_measured_sweep_shows_the_fastest_layout_with_its_savings_and_keys(config, tmp_path):
+    records = [{"layout": "r2-s32-t8-m21-full", "seconds_per_step": 23.0, "tokens_per_s_per_gcd": 935.0,
+                "mfu": 0.28, "memory_peak_gb": 17.0},
+               {"layout": "r1-s64-t8-m3-none", "seconds_per_step": 20.7, "tokens_per_s_per_gcd": 1039.0,
+                "mfu": 0.31, "memory_peak_gb": 47.0}]
+    run_dir = tmp_path / config["run"]
+    sweep.write_table(records, config, run_dir / "sweep")
+    assert {p.name for p in (run_dir / "sweep").iterdir()} == {"table.csv", "table.md", "plot.png"}
+    assert "| r1-s64-t8-m3-none | 20.7 |" in (run_dir / "sweep" / "table.md").read_text()
+    p = plan.make_plan(config, run_dir=run_dir)
+    m = p["sweep"]["measured"]
+    assert m["keys"] == {"train.parallel.dp_replicate": 1, "train.parallel.dp_shard": 64, "train.micro_batch": 3,
+                         "train.activation_checkpointing": "none"}
+    # 10% faster steps: 10% of the training node-hours (steps only; the segment overhead stays)
+    assert m["node_hours_saved"] == pytest.approx(500_000 * 2.3 / 3600 * 64)
+    assert m["days_saved"] > 10
+    text = plan.render(p)
+    assert "fastest r1-s64-t8-m3-none 20.7 s/step vs configured r2-s32-t8-m21-full 23 s" in text
+    assert "set train.parallel.dp_replicate: 1, train.parallel.dp_shard: 64" in text

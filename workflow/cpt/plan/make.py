@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cpt.plan.evaluation import evaluation
-from cpt.plan import layouts, measured
+from cpt.plan import layouts, measured, sweep
 from cpt.plan.jobs import check_jobs, download_warnings, plan_jobs
 from cpt.plan.memory import largest_micro_batch, memory_per_gcd, model_shape, param_counts, usable_gb
 from cpt.plan.schedule import schedule, seconds_per_step
@@ -48,6 +48,10 @@ def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | Non
     plan["storage"] = storage(config, sizes, plan["params"])
     plan["layouts"] = layouts.layouts(config, shape, plan["schedule"]["nodes"], config["train"]["steps"],
                                       (step_s, step_s_from))
+    plan["sweep"] = sweep.price(config, plan["layouts"], plan["schedule"]["node_hours"])
+    swept = sweep.measured(config, run_dir / "sweep" / "table.csv", wait) if run_dir else None
+    if swept:
+        plan["sweep"]["measured"] = swept
     if bench:
         plan["gpu_benchmark"] = bench
     if trace_memory:
@@ -113,6 +117,10 @@ def warnings(plan: dict, config: dict) -> list[str]:
     found += download_warnings(plan["jobs"]["download"], config) + storage_warnings(plan["storage"], config)
     if "gpu_benchmark" in plan:
         found += measured.warnings(plan["gpu_benchmark"], config)
+    bill = plan["sweep"]
+    if bill["share_of_run"] > bill["max_share"]:
+        found.append(f"the sweep costs {bill['node_hours']:,.0f} node-hours, {bill['share_of_run']:.2%} of the run's "
+                     f"(over sweep.max_share={bill['max_share']:g}): lower sweep.candidates or sweep.steps")
     purge = config["slurm"]["planner"]["purge_days"]
     if s["calendar_days"] > purge:
         found.append(f"the run takes {s['calendar_days']:.0f} days, longer than the {purge:g}-day scratch purge "
@@ -164,6 +172,7 @@ def render(plan: dict, *, all_layouts: bool = False) -> str:
     lines.append(f"micro-batch       {plan['micro_batch']} rows per pass; largest that fits: "
                  f"{plan['micro_batch_largest_fitting']}")
     lines += layouts.render(plan["layouts"]) if all_layouts else [layouts.summary(plan["layouts"])]
+    lines += sweep.render(plan["sweep"])
     return "\n".join(lines + render_jobs(plan["jobs"]) + render_storage(plan["storage"]))
 
 
