@@ -49,7 +49,7 @@ rule sweep_table:
         "../../envs/eval.yaml"
     params:
         config=json.dumps(config),
-        out_dir=SWEEP_DIR,
+        out_dir=lambda w, output: str(Path(output.table).parent),
     shell:
         "python -m cpt.plan.sweep table {input} --config-json {params.config:q} --out-dir {params.out_dir}"
         " > {log} 2>&1"
