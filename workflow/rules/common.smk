@@ -10,13 +10,10 @@ from pathlib import Path
 # The package is installed (pip install -e .); running from a bare checkout works too.
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 from cpt import checks, cluster, settings
-from cpt.evaluate.steps import (
-    covering_segment_end,
-    evaluated_steps,
-    model_dir,
-    result_path,
-)
+from cpt.evaluate.steps import covering_segment_end, evaluated_steps, model_dir
 from cpt.publish.plan import published_steps
+from cpt.rundir.config import write_config
+from cpt.rundir.paths import RunDir
 from cpt.train.config import TrainConfig
 
 # The schema (defaults filled in) and every login-node check, all errors reported at once,
@@ -33,7 +30,11 @@ FINDINGS = checks.load(
 if FINDINGS.warnings or FINDINGS.pending:
     print(FINDINGS.report(), file=sys.stderr)
 SETTINGS = settings.load(config)
-RUN_DIR = SETTINGS.run_dir
+RUN = RunDir.of(config)
+RUN_DIR = str(RUN.root)
+# Settings jobs read at run time without being rerun by them (the chain's, the hub's): see
+# cpt.rundir.config. Written by the controller when it starts jobs (onstart: never at a dry run).
+CONTROLLER_CONFIG = str(RUN.controller_config)
 BASE_DIR = config["model"]["base_dir"]
 
 # data
@@ -43,12 +44,12 @@ CLEANUP = config["data"]["cleanup"]
 
 # training: the segment ends are known up front, so a dry run shows the whole chain
 TRAIN = config["train"]
-TRAIN_DIR = f"{RUN_DIR}/train"
+TRAIN_DIR = str(RUN.train)
 SEGMENT_ENDS = TrainConfig.from_dict(TRAIN).segment_ends()
 
 # evaluation
 EVAL = config["eval"]
-EVAL_DIR = f"{RUN_DIR}/eval"
+EVAL_DIR = str(RUN.eval)
 EVAL_TASKS = {task["name"]: task for task in EVAL["tasks"]}
 EVAL_STEPS = evaluated_steps(EVAL["every"], TRAIN["steps"])
 STEP_PATTERN = r"\d{8}"
@@ -57,9 +58,9 @@ INCLUDE_ARGS = " ".join(f"--include-path {path}" for path in EVAL["include_path"
 LIMIT_ARGS = "" if EVAL["limit"] is None else f"--limit {EVAL['limit']}"
 
 # report and publishing
-REPORT_DIR = f"{RUN_DIR}/report"
+REPORT_DIR = str(RUN.report)
 PUBLISH_HF = (config.get("publish") or {}).get("hf")
-PUBLISH_DIR = f"{RUN_DIR}/publish/hf"
+PUBLISH_DIR = str(RUN.publish_dir)
 
 
 def rule_resources(rule, tasks=None):
@@ -100,6 +101,19 @@ def tokenized_stats(source):
     return [f"{DATA_DIR}/tokenized/{source}/{shard:05d}.arrow.json" for shard in shards]
 
 
+def mix_settings():
+    """What the mix plan is computed from (a change reruns the plan and the shards, not tokenize)."""
+    settings = {
+        "weights": SETTINGS.weights,
+        "seed": config["data"]["mix"]["seed"],
+        "weighting": config["data"]["mix"]["weighting"],
+        "seq_len": config["data"]["seq_len"],
+        "shard_rows": [SETTINGS.shard_rows(i) for i in range(SETTINGS.mixed_shards)],
+        "rows_needed": SETTINGS.rows_needed,
+    }
+    return json.dumps(settings)
+
+
 def mixed_stats():
     shards = range(SETTINGS.mixed_shards)
     return [f"{DATA_DIR}/mixed/{shard:05d}.arrow.json" for shard in shards]
@@ -117,12 +131,12 @@ def cleanup_outputs():
 
 def checkpoint_marker(step):
     """A checkpoint's completion marker: written last, so it stands for the whole dir."""
-    return f"{TRAIN_DIR}/checkpoints/step-{step:08d}/complete.json"
+    return str(RUN.marker(step))
 
 
 def segment_record(step):
     """What train_segment writes once step `step` is complete and valid (evals depend on it)."""
-    return f"{TRAIN_DIR}/segments/step-{step:08d}.json"
+    return str(RUN.segment_record(step))
 
 
 def segment_checkpoints():
@@ -149,7 +163,7 @@ def export_dir(path):
 
 def eval_results():
     """Every (step, task) results JSON: the evaluate target, and the report's input."""
-    return [str(result_path(RUN_DIR, s, name)) for s in EVAL_STEPS for name in EVAL_TASKS]
+    return [str(RUN.result(s, name)) for s in EVAL_STEPS for name in EVAL_TASKS]
 
 
 def eval_model(wildcards):
@@ -157,7 +171,17 @@ def eval_model(wildcards):
     step = int(wildcards.step)
     if step == 0:
         return [f"{BASE_DIR}/config.json", f"{BASE_DIR}/tokenizer.json"]
-    return str(model_dir(step, BASE_DIR, RUN_DIR))
+    return str(model_dir(step, BASE_DIR, RUN))
+
+
+def eval_node_tasks(wildcards):
+    """The eval_step job's tasks as JSON: each task's spec, its results file and its log."""
+    step = int(wildcards.step)
+    tasks = [
+        {**spec, "out": str(RUN.result(step, name)), "log": f"{RUN_DIR}/logs/eval/step-{wildcards.step}/{name}.log"}
+        for name, spec in EVAL_TASKS.items()
+    ]
+    return json.dumps(tasks, sort_keys=True)
 
 
 def trained_checkpoint(wildcards):
@@ -171,7 +195,7 @@ def trained_checkpoint(wildcards):
 
 def publish_receipt(step):
     """Written when a step is on the hub: the storage policy may remove its export after this."""
-    return f"{PUBLISH_DIR}/step-{step:08d}.json"
+    return str(RUN.publish_receipt(step))
 
 
 def publish_receipts():
@@ -184,7 +208,7 @@ def publish_receipts():
 
 # ---- sweep: candidate layouts measured before the run (cpt/plan/sweep.py)
 
-SWEEP_DIR = f"{RUN_DIR}/sweep"
+SWEEP_DIR = str(RUN.sweep)
 SWEEP_RANKS = math.prod(TRAIN["parallel"].values())  # every layout keeps the run's ranks and nodes
 
 
@@ -202,7 +226,7 @@ def sweep_records(wildcards):
     from cpt.plan import sweep
 
     chosen = sweep.chosen(sweep_table(), config["sweep"]["candidates"])
-    return [f"{SWEEP_DIR}/layouts/{sweep.name(row)}.json" for row in chosen]
+    return [str(RUN.sweep_record(sweep.name(row))) for row in chosen]
 
 
 def sweep_train_section(wildcards):
@@ -210,3 +234,8 @@ def sweep_train_section(wildcards):
     from cpt.plan import sweep
 
     return json.dumps(sweep.train_section(config, sweep_table(), wildcards.layout))
+
+
+onstart:
+    if workflow.is_main_process:
+        write_config(CONTROLLER_CONFIG, config)
