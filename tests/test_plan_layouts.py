@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cpt import plan
+from cpt.checks.config import load_config
 from cpt.plan import layouts, sweep
 from cpt.plan.__main__ import main
 from cpt.settings import ConfigError
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def config() -> dict:
-    return plan.load_config([str(ROOT / "config.yaml")])
+    return load_config([str(ROOT / "config.yaml")])
 
 
 @pytest.fixture(scope="module")
@@ -145,3 +146,13 @@ def test_measured_sweep_shows_the_fastest_layout_with_its_savings_and_keys(confi
     text = plan.render(p)
     assert "fastest r1-s64-t8-m3-none 20.7 s/step vs configured r2-s32-t8-m21-full 23 s" in text
     assert "set train.parallel.dp_replicate: 1, train.parallel.dp_shard: 64" in text
+
+
+def test_a_sweep_job_longer_than_its_request_is_refused_and_the_plan_warns(config, table):
+    long = copy.deepcopy(config)
+    long["sweep"]["steps"] = 300  # 305 steps of up to 32.7 s and 20 min start-up: 3.1 h, over 2 h / 1.5
+    with pytest.raises(ConfigError, match=r"sweep: r1-s64-t8-m3-none, .* need up to 3\.10 h x slurm.planner.safety="
+                                          r"1\.5 but slurm.resources.sweep_layout.hours=2; raise the hours"):
+        sweep.check(long, table)
+    assert any(w.startswith("sweep: r1-s64-t8-m3-none") for w in plan.make_plan(long)["warnings"])
+    assert len(sweep.check(config, table)) == 5

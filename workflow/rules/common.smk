@@ -222,11 +222,11 @@ def sweep_table():
 
 
 def sweep_records(wildcards):
-    """One record per chosen layout: sweep.candidates fastest that fit, and the configured one."""
+    """One record per chosen layout: sweep.candidates fastest that fit, and the configured one (refused
+    if a job would outlast its walltime request)."""
     from cpt.plan import sweep
 
-    chosen = sweep.chosen(sweep_table(), config["sweep"]["candidates"])
-    return [str(RUN.sweep_record(sweep.name(row))) for row in chosen]
+    return [str(RUN.sweep_record(sweep.name(row))) for row in sweep.check(config, sweep_table())]
 
 
 def sweep_train_section(wildcards):

@@ -58,7 +58,7 @@ def flops_per_token(shape: dict, seq_len: int) -> tuple[float, float]:
 
 def candidates(config: dict, shape: dict) -> tuple[list[dict], list[str]]:
     """Every layout of the config's ranks with the config's global rows, and why other meshes were skipped."""
-    par, train = config["train"]["parallel"], config["train"]
+    par = config["train"]["parallel"]
     ranks, per_node = math.prod(par.values()), config["slurm"]["launch"]["tasks_per_node"]
     rows = global_batch_rows(config)
     layouts, skipped = [], []

@@ -12,6 +12,7 @@ from cpt.shape import model_shape
 from cpt.plan.schedule import schedule, seconds_per_step
 from cpt.plan.sources import mix_usage, source_sizes, tokens_per_step
 from cpt.plan.storage import storage, storage_warnings
+from cpt.rundir.paths import RunDir
 from cpt.settings import ConfigError, normalized_weights
 
 
@@ -50,7 +51,7 @@ def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | Non
     plan["layouts"] = layouts.layouts(config, shape, plan["schedule"]["nodes"], config["train"]["steps"],
                                       (step_s, step_s_from))
     plan["sweep"] = sweep.price(config, plan["layouts"], plan["schedule"]["node_hours"])
-    swept = sweep.measured(config, run_dir / "sweep" / "table.csv", wait) if run_dir else None
+    swept = sweep.measured(config, RunDir(run_dir).sweep_table, wait) if run_dir else None
     if swept:
         plan["sweep"]["measured"] = swept
     if bench:
@@ -119,6 +120,8 @@ def warnings(plan: dict, config: dict) -> list[str]:
     if "gpu_benchmark" in plan:
         found += measured.warnings(plan["gpu_benchmark"], config)
     bill = plan["sweep"]
+    if sweep.too_long(config, bill):
+        found.append(sweep.too_long(config, bill))
     if bill["share_of_run"] > bill["max_share"]:
         found.append(f"the sweep costs {bill['node_hours']:,.0f} node-hours, {bill['share_of_run']:.2%} of the run's "
                      f"(over sweep.max_share={bill['max_share']:g}): lower sweep.candidates or sweep.steps")

@@ -23,7 +23,7 @@ from pathlib import Path
 from cpt import cluster
 from cpt.atomic import atomic_path
 from cpt.plan import layouts
-from cpt.plan.memory import model_shape
+from cpt.shape import model_shape
 from cpt.plan.schedule import schedule
 from cpt.settings import ConfigError
 
@@ -70,22 +70,37 @@ def train_section(config: dict, table: dict, layout: str) -> dict:
 
 def price(config: dict, table: dict, run_node_hours: float) -> dict:
     """Each sweep job's hours (start-up + its steps at the modelled time) against its request and the
-    queue policy, and the sweep's node-hours against the run's."""
+    queue policy, and the sweep's node-hours against the run's. `too_long`: the layouts whose estimate
+    x slurm.planner.safety exceeds the request (check() refuses them; the plan warns)."""
     sweep, planner = config["sweep"], config["slurm"]["planner"]
     picked = chosen(table, sweep["candidates"])
     req = cluster.request(config, RULE, table["ranks"])
     cluster.check_policy(config, RULE, req)
     steps = sweep["warmup_steps"] + sweep["steps"]
     hours = {name(r): planner["segment_overhead_minutes"] / 60 + steps * r["seconds_per_step"] / 3600 for r in picked}
-    longest = max(hours.values(), default=0)
-    if longest * planner["safety"] > req["hours"]:
-        raise ConfigError(f"sweep: a layout's job needs {longest:.2f} h x slurm.planner.safety={planner['safety']:g}"
-                          f" but slurm.resources.{RULE}.hours={req['hours']:g}; raise the hours or lower "
-                          "sweep.steps / sweep.warmup_steps")
     node_hours = req["nodes"] * sum(hours.values())
     return {"layouts": list(hours), "steps": steps, "nodes": req["nodes"], "hours": hours,
             "hours_requested": req["hours"], "partition": req["partition"], "node_hours": node_hours,
-            "share_of_run": node_hours / run_node_hours, "max_share": sweep["max_share"]}
+            "share_of_run": node_hours / run_node_hours, "max_share": sweep["max_share"],
+            "too_long": [n for n, h in hours.items() if h * planner["safety"] > req["hours"]]}
+
+
+def too_long(config: dict, bill: dict) -> str | None:
+    """Why the sweep's jobs would not fit their walltime request, or None."""
+    if not bill["too_long"]:
+        return None
+    longest = max(bill["hours"][n] for n in bill["too_long"])
+    return (f"sweep: {', '.join(bill['too_long'])} need up to {longest:.2f} h x slurm.planner.safety="
+            f"{config['slurm']['planner']['safety']:g} but slurm.resources.{RULE}.hours={bill['hours_requested']:g}; "
+            "raise the hours or lower sweep.steps / sweep.warmup_steps")
+
+
+def check(config: dict, table: dict) -> list[dict]:
+    """The layouts to measure; a ConfigError if any one's job would not fit its walltime request."""
+    reason = too_long(config, price(config, table, run_node_hours=1.0))
+    if reason:
+        raise ConfigError(reason)
+    return chosen(table, config["sweep"]["candidates"])
 
 
 def read_table(path: Path) -> list[dict]:
