@@ -78,7 +78,23 @@ def test_selective_checkpointing_trace_model_and_real_ranks_agree(real):
     print(f"\nselective: traced {traced * 1e3:.3f} MB, real {modes['selective'] / 1e6:.3f} MB, "
           f"modelled {modelled * 1e3:.3f} MB")
     assert traced * 1e9 == pytest.approx(modes["selective"], rel=0.01)
-    assert modelled == pytest.approx(traced, rel=0.1)
+    assert modelled == pytest.approx(traced, rel=0.15)
     by_mode = {mode: memory_per_gcd({**config, "train": {**config["train"], "activation_checkpointing": mode}},
                                     SHAPE)["total"] for mode in modes}
     assert sorted(by_mode, key=by_mode.get) == sorted(modes, key=modes.get)  # the model ranks them as real ranks do
+
+
+def test_model_ranks_checkpointing_modes_as_the_trace_at_a_second_shape():
+    """Six blocks on 4 FSDP ranks, selective every 3rd (blocks 2 and 5): the fake-mode trace and the
+    model order none > selective > full alike, the model within 15% of each (full: 10% under here)."""
+    shape = {**SHAPE, "num_hidden_layers": 6}
+    train = {**TRAIN, "parallel": {"dp_replicate": 1, "dp_shard": 4, "tp": 1}, "activation_checkpointing_every": 3}
+    traced, modelled = {}, {}
+    for mode in ("none", "selective", "full"):
+        config = {"data": {"seq_len": SEQ_LEN}, "train": {"steps": 1, "steps_per_segment": 1, **train,
+                                                          "activation_checkpointing": mode}}
+        traced[mode], modelled[mode] = trace_memory(config, shape)["peak"], memory_per_gcd(config, shape)["total"]
+        assert modelled[mode] == pytest.approx(traced[mode], rel=0.15), mode  # the planner's margin (test above)
+    print("".join(f"\n{m}: traced {traced[m] * 1e3:.2f} MB, modelled {modelled[m] * 1e3:.2f} MB" for m in traced))
+    assert traced["none"] > traced["selective"] > traced["full"]
+    assert modelled["none"] > modelled["selective"] > modelled["full"]
