@@ -11,9 +11,9 @@ FSDP units follow cpt/train/parallelize.py: the embedding and the norm + head ar
 their own, gathered only around their use; a tied matrix (Llama-3.2-1B/3B) is one parameter
 in the root unit, so it stays gathered for the whole step and its unsharded gradient lives
 from the head's backward (first) to the embedding's (last). Persistent terms (sharded
-masters, AdamW moments) and, in backward, the block inputs that checkpointing keeps come
-on top. The trace (cpt/plan/trace.py), which equals real
-ranks at small shapes, checks these figures.
+masters, AdamW moments) and, in backward, the activations kept (a checkpointed block's input,
+any other block's whole working set: `activations`) come on top. The trace (cpt/plan/trace.py),
+which equals real ranks at small shapes, checks these figures.
 """
 
 from __future__ import annotations
