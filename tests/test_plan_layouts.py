@@ -10,7 +10,7 @@ import pytest
 
 from cpt import plan
 from cpt.checks.config import load_config
-from cpt.plan import layouts, sweep
+from cpt.plan import layouts, sweep, sweep_table
 from cpt.plan.__main__ import main
 from cpt.settings import ConfigError
 from cpt.train.model import ModelArgs
@@ -133,7 +133,11 @@ def test_measured_sweep_shows_the_fastest_layout_with_its_savings_and_keys(confi
                {"layout": "r1-s64-t8-m3-none", "seconds_per_step": 20.7, "tokens_per_s_per_gcd": 1039.0,
                 "mfu": 0.31, "memory_peak_gb": 47.0}]
     run_dir = tmp_path / config["run"]
-    sweep.write_table(records, config, run_dir / "sweep")
+    paths = [tmp_path / f"{r['layout']}.json" for r in records]
+    for path, record in zip(paths, records):
+        path.write_text(json.dumps(record))
+    assert sweep_table.main([*map(str, paths), "--config-json", json.dumps(config), "--out-dir",
+                             str(run_dir / "sweep")]) == 0
     assert {p.name for p in (run_dir / "sweep").iterdir()} == {"table.csv", "table.md", "plot.png"}
     assert "| r1-s64-t8-m3-none | 20.7 |" in (run_dir / "sweep" / "table.md").read_text()
     p = plan.make_plan(config, run_dir=run_dir)

@@ -51,5 +51,5 @@ rule sweep_table:
         config=json.dumps(config),
         out_dir=lambda w, output: str(Path(output.table).parent),
     shell:
-        "python -m cpt.plan.sweep table {input} --config-json {params.config:q} --out-dir {params.out_dir}"
+        "python -m cpt.plan.sweep_table {input} --config-json {params.config:q} --out-dir {params.out_dir}"
         " > {log} 2>&1"

@@ -6,18 +6,14 @@ run's nodes with its mix and base model. A layout that does not fit is refused b
 never submitted. The plan prices the sweep before it runs (node-hours, against the run's) and, once
 results/<run>/sweep/table.csv exists, shows the fastest measured layout beside the configured one
 with the node-hours and days it saves and the keys to set; it never edits the config.
-
-    python -m cpt.plan.sweep table LAYOUT.json... --config-json JSON --out-dir results/<run>/sweep
+The sweep_table rule writes the table with `python -m cpt.plan.sweep_table` (write_table here).
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
-import json
 import math
-import sys
 from pathlib import Path
 
 from cpt import cluster
@@ -204,19 +200,3 @@ def plot(rows: list[dict], path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cpt.plan.sweep", description=__doc__.split("\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    tab = commands.add_parser("table", help="the sweep's table.csv, table.md and plot.png from its layouts' records")
-    tab.add_argument("records", nargs="+", type=Path, help="cpt.train.bench records (sweep/layouts/<layout>.json)")
-    tab.add_argument("--config-json", required=True, help="the effective config as JSON (the rule passes it)")
-    tab.add_argument("--out-dir", type=Path, required=True)
-    ns = parser.parse_args(argv)
-    write_table([json.loads(p.read_text()) for p in ns.records], json.loads(ns.config_json), ns.out_dir)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
