@@ -84,7 +84,8 @@ def planner_memory(shape: dict, cfg: TrainConfig, seq_len: int) -> dict:
     from cpt.plan.memory import memory_per_gcd
 
     config = {"train": {"parallel": cfg.parallel, "local_batch": cfg.local_batch, "param_dtype": cfg.param_dtype,
-                        "reduce_dtype": cfg.reduce_dtype, "activation_checkpointing": cfg.activation_checkpointing},
+                        "reduce_dtype": cfg.reduce_dtype, "activation_checkpointing": cfg.activation_checkpointing,
+                        "activation_checkpointing_every": cfg.activation_checkpointing_every},
               "data": {"seq_len": seq_len}}
     return memory_per_gcd(config, shape)
 

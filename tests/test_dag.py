@@ -46,3 +46,11 @@ def test_every_stage_target_runs_its_cleanup_and_tokenize_holds_for_every_downlo
     assert len(downloads) == 6 and all(f"{d} -> {t}" in dot for d in downloads for t in tokenize)
     train = job_counts(snakemake(work, "-n", "train").stdout)
     assert train["cleanup_raw"] == 6 and train["cleanup_tokenized"] == 1
+
+
+def test_reference_sweep_dry_run_lists_the_chosen_layouts(tmp_path):
+    """`snakemake sweep -n` at reference: the 4 fastest modelled layouts that fit and the configured one."""
+    out = snakemake(link_workflow(tmp_path / "work"), "sweep", "-n", "-q", "rules").stdout
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", out, re.M))
+    assert counts["sweep_layout"] == "5" and counts["sweep_table"] == "1" and counts["train_import"] == "1"
+    assert "train_segment" not in counts  # the sweep needs the mix and step 0, not a trained segment

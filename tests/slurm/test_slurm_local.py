@@ -3,6 +3,7 @@ every non-local job through sbatch, as node jobs of 2 shards at once (as on Fron
 finishing with its controller dead, then evals and report; and where the time-limit
 signal lands, which decides the training jobs' `--signal` flag."""
 
+import csv
 import json
 import os
 import re
@@ -64,6 +65,29 @@ def test_demo_data_stage_through_sbatch(slurm_cluster, demo_workdir, monkeypatch
     jobcomp = (slurm_cluster / "jobcomp.txt").read_text()
     completed = {int(m) for m in re.findall(r"JobId=(\d+) .*JobState=COMPLETED", jobcomp)}
     assert all_ids <= completed
+
+
+
+def test_demo_sweep_measures_its_layouts_through_sbatch(slurm_cluster, demo_workdir):
+    """`snakemake sweep`: the 2 fastest modelled layouts of the demo's 2 ranks and the configured one,
+    each a 2-node job of gloo ranks started by srun; the table holds what they measured."""
+    args = ["sweep", "--profile", "profiles/slurm-local", "--configfile", "configs/demo.yaml",
+            "configs/slurm-local.yaml"]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "MASTER_ADDR": "127.0.0.1"}
+    out = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=demo_workdir, env=env, capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    sweep_dir = demo_workdir / "results/demo/sweep"
+    rows = list(csv.DictReader((sweep_dir / "table.csv").open()))
+    assert len(rows) == 3 and [r["configured"] for r in rows].count("True") == 1
+    assert len({(r["dp_replicate"], r["micro_batch"], r["activation_checkpointing"]) for r in rows}) == 3
+    for r in rows:
+        assert float(r["seconds_per_step"]) > 0 and float(r["memory_peak_gb"]) > 0, r
+        record = json.loads((sweep_dir / "layouts" / f"{r['layout']}.json").read_text())
+        assert record["world_size"] == 2 and len(record["step_times_s"]) == 3
+    assert len(job_logs(demo_workdir)["rule_sweep_layout"]) == 3
+    assert (sweep_dir / "plot.png").stat().st_size > 0 and "(configured)" in (sweep_dir / "table.md").read_text()
+    assert not list((demo_workdir / "results/demo/sweep").rglob("step-*"))  # no checkpoint kept
 
 
 # Like the plugin's batch script for a training segment: `sh` running a command that srun's the ranks.

@@ -8,7 +8,7 @@ import torch
 
 from cpt.data.formats import ManifestError
 from cpt.train import checkpoint, launch
-from cpt.train.config import TrainConfig, load_train_config
+from cpt.train.config import TrainConfig, checkpointed_blocks, load_train_config
 from cpt.train.data import Loader, RowReader, open_shards
 from cpt.rundir.metrics import truncate_after
 from cpt.train.metrics import PEAK_FLOPS, peak_flops
@@ -94,6 +94,19 @@ def test_config_segments_and_errors(tmp_path):
         TrainConfig.from_dict({"stpes": 1, "steps": 1, "steps_per_segment": 1, "local_batch": 1})
     with pytest.raises(ValueError, match="train.optimizer"):
         load_train_config('{"steps": 1, "steps_per_segment": 1, "local_batch": 1, "optimizer": {"lrr": 1}}')
+
+
+def test_checkpointed_blocks_by_mode():
+    """Selective takes every k-th block counting from 1, as torchtitan's layer-wise selective AC."""
+    assert checkpointed_blocks("none", 2, 4) == []
+    assert checkpointed_blocks("selective", 2, 5) == [1, 3]
+    assert checkpointed_blocks("selective", 3, 8) == [2, 5]
+    assert checkpointed_blocks("full", 2, 3) == [0, 1, 2] == checkpointed_blocks("selective", 1, 3)
+    base = {"steps": 1, "steps_per_segment": 1, "local_batch": 1}
+    with pytest.raises(ValueError, match=r"train.activation_checkpointing='some'; pick one of \['none', 'sel"):
+        TrainConfig.from_dict({**base, "activation_checkpointing": "some"})
+    with pytest.raises(ValueError, match="train.activation_checkpointing_every=0; it must be >= 1"):
+        TrainConfig.from_dict({**base, "activation_checkpointing_every": 0})
 
 
 def test_metrics_truncated_on_resume(tmp_path):

@@ -2,6 +2,7 @@
 # files hold rules only (Snakemake's linter wants functions and rules apart). Logic lives in
 # workflow/cpt.
 import json
+import math
 import re
 import sys
 from functools import cache
@@ -261,6 +262,36 @@ def publish_receipts():
         return []
     steps = published_steps(PUBLISH_HF.get("every"), EVAL_STEPS, EVAL["every"])
     return [publish_receipt(step) for step in steps]
+
+
+# ---- sweep: candidate layouts measured before the run (cpt/plan/sweep.py)
+
+SWEEP_DIR = str(RUN.sweep)
+SWEEP_RANKS = math.prod(TRAIN["parallel"].values())  # every layout keeps the run's ranks and nodes
+
+
+def sweep_table():
+    """The layouts table (computed when a sweep job is in the DAG, not at every parse)."""
+    from cpt.plan import sweep
+
+    if "SWEEP_TABLE" not in globals():
+        globals()["SWEEP_TABLE"] = sweep.table(config)
+    return SWEEP_TABLE
+
+
+def sweep_records(wildcards):
+    """One record per chosen layout: sweep.candidates fastest that fit, and the configured one (refused
+    if a job would outlast its walltime request)."""
+    from cpt.plan import sweep
+
+    return [str(RUN.sweep_record(sweep.name(row))) for row in sweep.check(config, sweep_table())]
+
+
+def sweep_train_section(wildcards):
+    """The train: section at the layout, as JSON; a layout that does not fit is refused by name."""
+    from cpt.plan import sweep
+
+    return json.dumps(sweep.train_section(config, sweep_table(), wildcards.layout))
 
 
 onstart:

@@ -22,6 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--measured", type=Path, metavar="GPU_TRAIN_JSON",
                         help="benchmarks/gpu_train.py --json output: its seconds/step and memory replace the modelled "
                              "ones where its shape matches (default: slurm.planner.gpu_benchmark)")
+    parser.add_argument("--layouts", action="store_true",
+                        help="print every candidate layout of the run's ranks (mesh, micro-batch, activation "
+                             "checkpointing), ranked by modelled step time, with memory per GCD (the JSON always "
+                             "has them)")
     parser.add_argument("--queue-wait-hours", type=float)
     parser.add_argument("--json", type=Path, help="also write the plan as JSON here")
     parser.add_argument("--trace-memory", action="store_true",
@@ -42,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"plan: error: {e}", file=sys.stderr)
         return 1
-    print(render(plan))
+    print(render(plan, all_layouts=args.layouts))
     for warning in plan["warnings"]:
         print(f"plan: warning: {warning}", file=sys.stderr)
     if args.json:

@@ -6,13 +6,14 @@ from pathlib import Path
 
 from cpt.plan.data_stage import check_purge, data_stage, render_data_stage
 from cpt.plan.evaluation import evaluation
-from cpt.plan import measured
+from cpt.plan import layouts, measured, sweep
 from cpt.plan.jobs import check_jobs, download_warnings, plan_jobs
 from cpt.plan.memory import largest_micro_batch, memory_per_gcd, param_counts, usable_gb
 from cpt.shape import model_shape
 from cpt.plan.schedule import schedule, seconds_per_step
 from cpt.plan.sources import mix_usage, source_sizes, tokens_per_step
 from cpt.plan.storage import storage, storage_warnings
+from cpt.rundir.paths import RunDir
 from cpt.settings import ConfigError, normalized_weights
 
 
@@ -50,6 +51,12 @@ def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | Non
     plan["data_stage"] = data_stage(config, sizes, plan["jobs"], plan["schedule"], plan["evaluation"])
     check_purge(plan["data_stage"], config)
     plan["storage"] = storage(config, sizes, plan["params"])
+    plan["layouts"] = layouts.layouts(config, shape, plan["schedule"]["nodes"], config["train"]["steps"],
+                                      (step_s, step_s_from))
+    plan["sweep"] = sweep.price(config, plan["layouts"], plan["schedule"]["node_hours"])
+    swept = sweep.measured(config, RunDir(run_dir).sweep_table, wait) if run_dir else None
+    if swept:
+        plan["sweep"]["measured"] = swept
     if bench:
         plan["gpu_benchmark"] = bench
     if trace_memory:
@@ -115,6 +122,12 @@ def warnings(plan: dict, config: dict) -> list[str]:
     found += download_warnings(plan["jobs"]["download"], config) + storage_warnings(plan["storage"], config)
     if "gpu_benchmark" in plan:
         found += measured.warnings(plan["gpu_benchmark"], config)
+    bill = plan["sweep"]
+    if sweep.too_long(config, bill):
+        found.append(sweep.too_long(config, bill))
+    if bill["share_of_run"] > bill["max_share"]:
+        found.append(f"the sweep costs {bill['node_hours']:,.0f} node-hours, {bill['share_of_run']:.2%} of the run's "
+                     f"(over sweep.max_share={bill['max_share']:g}): lower sweep.candidates or sweep.steps")
     purge = config["slurm"]["planner"]["purge_days"]
     if s["calendar_days"] > purge:
         found.append(f"the run takes {s['calendar_days']:.0f} days, longer than the {purge:g}-day scratch purge "
@@ -132,8 +145,8 @@ def _tokens(n: float) -> str:
     return f"{n:,.0f}"
 
 
-def render(plan: dict) -> str:
-    """The plan as a short text report."""
+def render(plan: dict, *, all_layouts: bool = False) -> str:
+    """The plan as a short text report; `all_layouts`: the ranked candidate layouts, not one line."""
     s, e = plan["schedule"], plan["evaluation"]
     lines = [
         f"tokens per step   {plan['tokens_per_step']:,}",
@@ -165,6 +178,8 @@ def render(plan: dict) -> str:
     lines += render_benchmark_memory(plan.get("gpu_benchmark"))
     lines.append(f"micro-batch       {plan['micro_batch']} rows per pass; largest that fits: "
                  f"{plan['micro_batch_largest_fitting']}")
+    lines += layouts.render(plan["layouts"]) if all_layouts else [layouts.summary(plan["layouts"])]
+    lines += sweep.render(plan["sweep"])
     return "\n".join(lines + render_jobs(plan["jobs"]) + render_data_stage(plan["data_stage"])
                      + render_storage(plan["storage"]))
 

@@ -11,15 +11,14 @@ FSDP units follow cpt/train/parallelize.py: the embedding and the norm + head ar
 their own, gathered only around their use; a tied matrix (Llama-3.2-1B/3B) is one parameter
 in the root unit, so it stays gathered for the whole step and its unsharded gradient lives
 from the head's backward (first) to the embedding's (last). Persistent terms (sharded
-masters, AdamW moments) and, in backward, the block inputs that checkpointing keeps come
-on top. The trace (cpt/plan/trace.py), which equals real
-ranks at small shapes, checks these figures.
+masters, AdamW moments) and, in backward, the activations kept (a checkpointed block's input,
+any other block's whole working set: `activations`) come on top. The trace (cpt/plan/trace.py),
+which equals real ranks at small shapes, checks these figures.
 """
 
 from __future__ import annotations
 
-
-from cpt.train.config import LOSS_CHUNK_ROWS
+from cpt.train.config import LOSS_CHUNK_ROWS, checkpointed_blocks
 
 GB = 1e9
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
@@ -59,7 +58,6 @@ def memory_per_gcd(config: dict, shape: dict, micro_batch: int | None = None) ->
     pbytes, rbytes = DTYPE_BYTES[train["param_dtype"]], DTYPE_BYTES[train["reduce_dtype"]]
     tokens = micro * seq  # per forward/backward pass
     block_work = tokens * pbytes * (BLOCK_UNSPLIT * h + BLOCK_SPLIT * ffn / tp)
-    full_ac = train["activation_checkpointing"] == "full"
     matrix, block = vocab * h, counts["block"]
     # Loss phase: the norm + head (with a tied matrix: the root) and the last block, kept after forward.
     loss_params = (matrix + h + block) * pbytes
@@ -72,21 +70,17 @@ def memory_per_gcd(config: dict, shape: dict, micro_batch: int | None = None) ->
         # block's backward), and the current block's gradient.
         block_params = (block + max(block, matrix)) * pbytes + block * rbytes
     loss = LOSS_BYTES["vocab_parallel" if tp > 1 else "plain"]
-    # Full checkpointing keeps each block's input (sequence-sharded) and the final norm's;
-    # without it, every block's working set. Backward frees them block by block.
-    kept_per_block = tokens * h * pbytes / tp if full_ac else block_work
-    kept = (layers + 1) * kept_per_block if full_ac else layers * block_work
+    kept, first, last = activations(train, layers, tokens * h * pbytes / tp, block_work)
     grads = 4 * counts["total"] / shards  # fp32, sharded; set to None after each step
     earlier = grads if micro < train["local_batch"] else 0  # of earlier micro-batches
     head_grad = 0 if shape.get("tie_word_embeddings") else 4 * matrix / shards  # a tied one waits for the root
-    work = block_work if full_ac else 0
     phases = {  # (sharded grads, gathered params and grad buffers, activations kept, working set)
         "loss chunk": (earlier, loss_params / tp, kept, LOSS_CHUNK_ROWS * seq * vocab / tp * loss),
-        # Backward's first block: every block input still kept, only the head's gradient done.
-        "block recompute": (max(earlier, head_grad), block_params / tp, kept, work),
-        # Its last block: inputs freed, every unit but it and the embedding reduce-scattered.
+        # Backward's first recomputed block: what is kept still held, only the head's gradient done.
+        "block recompute": (max(earlier, head_grad), block_params / tp, *first),
+        # Its last block: activations freed, every unit but it and the embedding reduce-scattered.
         "block recompute, last block": (max(earlier, 4 * (counts["total"] - block - matrix) / shards),
-                                        block_params / tp, 2 * kept_per_block if full_ac else block_work, work),
+                                        block_params / tp, *last),
         # Activations are gone; AdamW's foreach update (a GPU's default; the CPU trace runs the
         # for-loop one) makes one fp32 temporary of the local shard.
         "optimizer step": (grads, 0, 0, 4 * counts["total"] / shards),
@@ -99,6 +93,22 @@ def memory_per_gcd(config: dict, shape: dict, micro_batch: int | None = None) ->
     mem = {k: v / GB for k, v in mem.items()}
     mem["total"] = sum(mem.values())
     return mem
+
+
+def activations(train: dict, layers: int, block_input: float, block_work: float):
+    """Activation bytes of one pass under train.activation_checkpointing: kept after forward, and
+    (kept, recompute working set) at backward's first and last recomputed block (cpt.train.config.
+    checkpointed_blocks names them). A checkpointed block keeps its (sequence-sharded) input, the others
+    their whole working set; with any checkpointing the final norm's input is kept too. Backward frees
+    them block by block, so at the first recompute the plain blocks above it are gone."""
+    ckpt = checkpointed_blocks(train["activation_checkpointing"], train["activation_checkpointing_every"], layers)
+    if not ckpt:
+        return layers * block_work, (layers * block_work, 0), (block_work, 0)
+    kept = (len(ckpt) + 1) * block_input + (layers - len(ckpt)) * block_work
+    first = kept - (layers - 1 - ckpt[-1]) * block_work
+    # The lowest recomputed block: the plain ones below it, its input and its output's gradient.
+    last = ckpt[0] * block_work + 2 * block_input
+    return kept, (first, block_work), (last, block_work)
 
 
 def usable_gb(config: dict) -> float:

@@ -153,6 +153,19 @@ class RunDir:
         """Written when a step is on the hub: the storage policy may remove its export after this."""
         return self.publish_dir / f"{step_name(step)}.json"
 
+    # the layout sweep (cpt.plan.sweep)
+    @property
+    def sweep(self) -> Path:
+        return self.root / "sweep"
+
+    def sweep_record(self, layout: str) -> Path:
+        """One cpt.train.bench record per measured layout."""
+        return self.sweep / "layouts" / f"{layout}.json"
+
+    @property
+    def sweep_table(self) -> Path:
+        return self.sweep / "table.csv"
+
     @property
     def logs(self) -> Path:
         return self.root / "logs"

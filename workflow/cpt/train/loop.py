@@ -89,6 +89,13 @@ def build(args, cfg: TrainConfig, seq_len: int, mesh, device: torch.device, mate
     return model, optimizer
 
 
+def data_loader(shards, cfg: TrainConfig, mesh, position: int) -> Loader:
+    """This rank's loader: its DP rank's slice of each global batch from row `position` (TP ranks share rows)."""
+    dp_rank = mesh["dp_replicate"].get_local_rank() * mesh["dp_shard"].size() + mesh["dp_shard"].get_local_rank()
+    dp_size = mesh["dp_replicate"].size() * mesh["dp_shard"].size()
+    return Loader(RowReader(shards), local_batch=cfg.local_batch, dp_rank=dp_rank, dp_size=dp_size, position=position)
+
+
 def clip_grad_norm(model: torch.nn.Module, max_norm: float) -> torch.Tensor:
     """Global grad norm over every mesh dim (DTensor norms are partial until reduced)."""
     grads = [p.grad for p in model.parameters() if p.grad is not None]
@@ -159,10 +166,7 @@ def _train(cfg, paths, args, shards, resume, stop, device, seq_len, until_step, 
     if rank0:
         truncate_after(metrics_path, step)
         log.info("resumed from %s (step %d, row %d); training to step %d", resume, step, position, until_step)
-    dp_rank = mesh["dp_replicate"].get_local_rank() * mesh["dp_shard"].size() + mesh["dp_shard"].get_local_rank()
-    dp_size = mesh["dp_replicate"].size() * mesh["dp_shard"].size()
-    loader = Loader(RowReader(shards), local_batch=cfg.local_batch, dp_rank=dp_rank, dp_size=dp_size,
-                    position=position)
+    loader = data_loader(shards, cfg, mesh, position)
     metrics = Metrics(metrics_path, write=rank0, device=device, n_devices=dist.get_world_size(),
                       flops_per_token=args.flops_per_token(seq_len), tokens_per_step=loader.global_batch * seq_len,
                       end_step=until_step, total_steps=cfg.steps, log_interval=cfg.log_interval,
