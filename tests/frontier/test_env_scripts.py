@@ -95,3 +95,15 @@ def test_sbatch_flags_of_the_table_are_in_the_config(full_config):
 def test_profile_jobs_stay_below_the_per_user_queue_limit():
     profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
     assert profile["jobs"] <= TABLE["queue"]["queued_jobs_per_user"] // 2
+
+
+def test_a_project_miniforge_comes_before_the_module_conda(tmp_path):
+    """Snakemake 9 needs conda >= 24.7.1; the module's is 23.11: env.sh prefers the README's Miniforge."""
+    conda = tmp_path / "miniforge3/bin/conda"
+    conda.parent.mkdir(parents=True)
+    conda.write_text("#!/bin/sh\necho conda 25.3.1\n")
+    conda.chmod(0o755)
+    after = sourced("env.sh", {**LOGIN_ENV, "CPT_MINIFORGE": str(tmp_path / "miniforge3")})
+    assert after["PATH"].split(":")[0] == str(conda.parent)
+    default = TABLE["conda"]["miniforge"].replace("$CPT_ACCOUNT", "${CPT_ACCOUNT}")
+    assert f'CPT_MINIFORGE="${{CPT_MINIFORGE:-{default}}}"' in (PROFILE / "env.sh").read_text()
