@@ -28,11 +28,16 @@ export FI_CXI_RDZV_GET_MIN=0
 # HF cache on Orion: the login node fills it, compute nodes read it.
 export HF_HOME="${HF_HOME:-${MEMBERWORK:?MEMBERWORK is unset: not on an OLCF system?}/${CPT_ACCOUNT:?export CPT_ACCOUNT=<project>}/hf}"
 
-# Snakemake 9 refuses conda older than 24.7.1; the miniforge3/23.11.0-0 module's conda is 23.11. A
-# Miniforge installed once in Project Home (NFS, never purged; README: Frontier setup) goes first.
-CPT_MINIFORGE="${CPT_MINIFORGE:-/ccs/proj/${CPT_ACCOUNT}/cpt/miniforge3}"
-if [ -x "${CPT_MINIFORGE}/bin/conda" ]; then
-    export PATH="${CPT_MINIFORGE}/bin:${PATH}"
+# The HF token stays in the home directory (not purged): with HF_HOME on scratch, huggingface_hub
+# would look for it there.
+export HF_TOKEN_PATH="${HF_TOKEN_PATH:-${HOME}/.cache/huggingface/token}"
+
+# Project Home: NFS, never purged, read/write on compute nodes. Snakemake 9 refuses conda older than
+# 24.7.1 and the miniforge3/23.11.0-0 module's conda is 23.11: a Miniforge installed there once
+# (README: Frontier setup) goes first on PATH.
+export CPT_PROJECT_HOME="${CPT_PROJECT_HOME:-/ccs/proj/${CPT_ACCOUNT}}"
+if [ -x "${CPT_PROJECT_HOME}/cpt/miniforge3/bin/conda" ]; then
+    export PATH="${CPT_PROJECT_HOME}/cpt/miniforge3/bin:${PATH}"
 fi
 
 export BASH_ENV="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/job-env.sh"

@@ -12,7 +12,7 @@ from workflow_run import ROOT
 
 PROFILE = ROOT / "profiles/frontier"
 TABLE = yaml.safe_load((PROFILE / "sources.yaml").read_text())
-LOGIN_ENV = {"PATH": os.environ["PATH"], "MEMBERWORK": "/lustre/orion/abc123/scratch", "CPT_ACCOUNT": "abc123",
+LOGIN_ENV = {"PATH": os.environ["PATH"], "HOME": "/ccs/home/usr1", "MEMBERWORK": "/lustre/orion/abc123/scratch", "CPT_ACCOUNT": "abc123",
              "CRAY_LD_LIBRARY_PATH": "/opt/cray/pe/lib64", "LD_LIBRARY_PATH": "/usr/lib64"}
 
 
@@ -51,7 +51,7 @@ def test_login_script_sets_exactly_the_table(tmp_path):
     assert set(changed) == set(table_vars("env.sh")), "env.sh and sources.yaml disagree on which variables"
     for name, entry in table_vars("env.sh").items():
         expected = (entry["value"].replace("$MEMBERWORK", LOGIN_ENV["MEMBERWORK"])
-                    .replace("$CPT_ACCOUNT", LOGIN_ENV["CPT_ACCOUNT"])
+                    .replace("$CPT_ACCOUNT", LOGIN_ENV["CPT_ACCOUNT"]).replace("$HOME", LOGIN_ENV["HOME"])
                     .replace("$CRAY_LD_LIBRARY_PATH:...", "/opt/cray/pe/lib64:/usr/lib64")
                     .replace("profiles/frontier/job-env.sh", str(PROFILE / "job-env.sh")))
         assert changed[name] == expected, f"{name}: env.sh sets {changed[name]!r}, sources.yaml says {expected!r}"
@@ -99,11 +99,10 @@ def test_profile_jobs_stay_below_the_per_user_queue_limit():
 
 def test_a_project_miniforge_comes_before_the_module_conda(tmp_path):
     """Snakemake 9 needs conda >= 24.7.1; the module's is 23.11: env.sh prefers the README's Miniforge."""
-    conda = tmp_path / "miniforge3/bin/conda"
+    conda = tmp_path / TABLE["conda"]["miniforge"].replace("$CPT_PROJECT_HOME/", "") / "bin/conda"
     conda.parent.mkdir(parents=True)
     conda.write_text("#!/bin/sh\necho conda 25.3.1\n")
     conda.chmod(0o755)
-    after = sourced("env.sh", {**LOGIN_ENV, "CPT_MINIFORGE": str(tmp_path / "miniforge3")})
+    after = sourced("env.sh", {**LOGIN_ENV, "CPT_PROJECT_HOME": str(tmp_path)})
     assert after["PATH"].split(":")[0] == str(conda.parent)
-    default = TABLE["conda"]["miniforge"].replace("$CPT_ACCOUNT", "${CPT_ACCOUNT}")
-    assert f'CPT_MINIFORGE="${{CPT_MINIFORGE:-{default}}}"' in (PROFILE / "env.sh").read_text()
+    assert "miniforge" not in sourced("env.sh", LOGIN_ENV)["PATH"]      # none installed: the module's conda

@@ -1,0 +1,155 @@
+"""The login node's checks, in the order a first day meets them: conda, modules, account, paths,
+Hugging Face token, the DTN cluster, the queue. Each returns one Outcome; none raises."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from cpt.preflight.outcome import Outcome, failed, passed
+from cpt.preflight.site import Site
+
+ENV_SH = "source profiles/frontier/env.sh"
+
+
+def conda_version(site: Site) -> Outcome:
+    """Snakemake 9's conda deployment refuses a conda older than its MIN_CONDA_VER (24.7.1)."""
+    from packaging.version import InvalidVersion, Version
+    from snakemake.deployment.conda import MIN_CONDA_VER
+
+    miniforge, _ = site.expand(site.sources["conda"]["miniforge"])
+    fix = (f"install Miniforge in Project Home (README: Frontier setup): bash Miniforge3-Linux-x86_64.sh -b -p "
+           f"{miniforge}, then {ENV_SH} (it puts {miniforge}/bin first); or load a miniforge3 module whose conda "
+           f"is >= {MIN_CONDA_VER} in env.sh and sources.yaml")
+    code, out = site.run(["conda", "--version"])
+    if code:
+        return failed("conda", f"`conda --version` failed: {out}", fix)
+    where = shutil.which("conda", path=site.env.get("PATH"))
+    try:
+        too_old = Version(out.split()[-1]) < Version(MIN_CONDA_VER)
+    except (InvalidVersion, IndexError):
+        return failed("conda", f"`conda --version` printed {out!r}, not a version", fix)
+    if too_old:
+        return failed("conda", f"{where} is {out}; Snakemake 9 needs conda >= {MIN_CONDA_VER}", fix)
+    return passed("conda", f"{out} at {where} (>= {MIN_CONDA_VER})")
+
+
+def modules_loaded(site: Site) -> Outcome:
+    """Every module env.sh loads (profiles/frontier/sources.yaml) is in Lmod's LOADEDMODULES."""
+    loaded = [m for m in site.env.get("LOADEDMODULES", "").split(":") if m]
+    wanted = [m["name"] for m in site.sources["modules"]]
+    # an unversioned name (rccl-net-plugin) is satisfied by the default version Lmod chose
+    missing = [w for w in wanted if not any(m == w or ("/" not in w and m.startswith(w + "/")) for m in loaded)]
+    if missing:
+        return failed("modules", f"not loaded: {' '.join(missing)}",
+                      f"{ENV_SH} in this shell; if a module load fails there, `module avail <name>` and update "
+                      "env.sh with profiles/frontier/sources.yaml")
+    return passed("modules", " ".join(wanted))
+
+
+def account(site: Site) -> Outcome:
+    """sbatch -A comes from slurm.account_env; Orion and Project Home paths use the lowercase id."""
+    name = site.config["slurm"]["account_env"]
+    value = site.env.get(name, "")
+    if not value:
+        return failed("account", f"{name} is unset (sbatch -A and the project paths come from it)",
+                      f"export {name}=<project id, lowercase> before {ENV_SH}")
+    if value != value.lower():
+        return failed("account", f"{name}={value}: the paths built from it ($PROJWORK/{value}, /ccs/proj/{value}) "
+                      "do not exist; OLCF's paths use the lowercase id", f"export {name}={value.lower()}")
+    return passed("account", f"{name}={value}")
+
+
+def paths(site: Site) -> list[tuple[str, str]]:
+    """(what, path as configured) of every area the run writes from the login node or its jobs."""
+    pack = (site.config["slurm"]["launch"].get("stage_env") or {}).get("pack")
+    found = [("workdir (results/)", str(site.cwd)), ("HF_HOME (hub cache)", "$HF_HOME"),
+             ("conda-prefix (profile)", str(site.profile.get("conda-prefix", "")))]
+    return found + ([("packed training env", str(Path(pack).parent))] if pack else [])
+
+
+def writable(site: Site, what: str, configured: str) -> Outcome:
+    """A file can be created (and removed) in `configured` or its nearest existing ancestor."""
+    name = f"writable {what}"
+    path, missing = site.expand(configured)
+    if missing:
+        return failed(name, f"{configured}: {', '.join(missing)} unset", f"{ENV_SH} (with CPT_ACCOUNT exported)")
+    existing = Path(path)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".cpt-preflight-"):
+            pass
+    except OSError as err:
+        return failed(name, f"{path}: cannot create a file in {existing} ({err.strerror})",
+                      "check the project id (CPT_ACCOUNT), the group permissions and the quota (`lfs quota`, "
+                      "`df -h /ccs/proj/<id>`)")
+    return passed(name, path)
+
+
+def hf_token(site: Site) -> Outcome:
+    """The token outside Orion: env.sh moves HF_HOME to scratch, and huggingface_hub looks for the token
+    there unless HF_TOKEN_PATH says otherwise."""
+    days = site.config["slurm"]["planner"]["purge_days"]
+    where = site.env.get("HF_TOKEN_PATH")
+    if not where:
+        return failed("HF token", "HF_TOKEN_PATH is unset: huggingface_hub would look in $HF_HOME/token on Orion, "
+                      f"which purges files unread for {days:g} days", ENV_SH)
+    token = Path(where)
+    if site.purged(token):
+        return failed("HF token", f"HF_TOKEN_PATH={token} is on Orion (purged after {days:g} days unread)",
+                      "keep it in the home directory: export HF_TOKEN_PATH=$HOME/.cache/huggingface/token")
+    try:
+        readable = bool(token.read_text().strip())
+    except OSError as err:
+        readable, why = False, err.strerror
+    else:
+        why = "empty"
+    if not readable:
+        return failed("HF token", f"{token}: {why} (the gated Llama download and publishing need it)",
+                      f"`hf auth login` after {ENV_SH} writes it there (a token that can read meta-llama)")
+    return passed("HF token", f"{token} (not purged)")
+
+
+def clusters(site: Site) -> list[Outcome]:
+    """Each extra Slurm cluster of the config (OLCF's DTN) answers `sinfo -M` and has its partitions."""
+    found = []
+    for cluster, spec in site.config["slurm"].get("clusters", {}).items():
+        name = f"cluster {cluster}"
+        code, out = site.run(["sinfo", "-M", cluster, "-h", "-o", "%P"])
+        if code:
+            found.append(failed(name, f"`sinfo -M {cluster}` failed: {out}",
+                                f"ask help@olcf.ornl.gov under which name a login node reaches it, then set "
+                                f"slurm.clusters in config.yaml (download_source runs there)"))
+            continue
+        have = {line.strip().rstrip("*") for line in out.splitlines() if line.strip() and ":" not in line}
+        missing = [p for p in spec["partitions"] if p not in have]
+        if missing:
+            found.append(failed(name, f"no partition {', '.join(missing)} on {cluster} (it has: "
+                                f"{', '.join(sorted(have)) or 'none'})",
+                                f"name one of those in slurm.clusters.{cluster}.partitions"))
+        else:
+            found.append(passed(name, f"answers; partitions {', '.join(sorted(have))}"))
+    return found
+
+
+def queue(site: Site) -> Outcome:
+    """Jobs already queued plus what the profile submits at once must stay under OLCF's per-user limit."""
+    limits = site.sources["queue"]
+    code, out = site.run(["squeue", "--me", "-h", "-o", "%i"])
+    if code:
+        return failed("queue", f"`squeue --me` failed: {out}", "rerun on a Frontier login node")
+    queued = sum(1 for line in out.splitlines() if line.strip() and ":" not in line)
+    jobs, limit = int(site.profile["jobs"]), int(limits["queued_jobs_per_user"])
+    text = f"{queued} of your jobs queued, the profile submits up to {jobs}, OLCF allows {limit} per user"
+    if queued + jobs > limit:
+        return failed("queue", text + ": submissions past the limit are refused",
+                      f"scancel what you do not need (squeue --me), or lower `jobs` in profiles/frontier/config.yaml")
+    return passed("queue", text)
+
+
+def run(site: Site) -> list[Outcome]:
+    return [conda_version(site), modules_loaded(site), account(site),
+            *(writable(site, what, path) for what, path in paths(site)), hf_token(site), *clusters(site),
+            queue(site)]
