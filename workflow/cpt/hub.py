@@ -2,7 +2,8 @@
 
     python -m cpt.hub --repo-id meta-llama/Llama-3.1-8B --repo-type model --local-dir models/Llama-3.1-8B
 
-Gated repositories (Llama) need HF_TOKEN in the environment.
+Gated repositories (Llama) need a token: `hf auth login` writes the file at HF_TOKEN_PATH (env.sh puts it in
+the home directory, outside the purge); an exported HF_TOKEN would travel into every Slurm job.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The login node's checks, in the order a first day meets them: conda, modules, account, paths,
-Hugging Face token, the DTN cluster, the queue. Each returns one Outcome; none raises."""
+"""The login node's checks, in the order a first day meets them: conda, modules, account, paths and
+where the conda envs live, Hugging Face token, the DTN cluster and the route to it, the queue. Each
+returns one Outcome; none raises."""
 
 from __future__ import annotations
 
@@ -88,10 +89,27 @@ def writable(site: Site, what: str, configured: str) -> Outcome:
     return passed(name, path)
 
 
+def conda_placement(site: Site) -> Outcome:
+    """Conda envs outside Orion: a file no job imported within the purge window is deleted."""
+    prefix, missing = site.expand(str(site.profile.get("conda-prefix", "")))
+    if missing or not prefix:
+        return failed("conda envs placement", f"conda-prefix {prefix!r}: {', '.join(missing) or 'unset'}", ENV_SH)
+    if site.purged(Path(prefix)):
+        return failed("conda envs placement", f"conda-prefix {prefix} is on Orion, purged file by file after "
+                      f"{site.config['slurm']['planner']['purge_days']:g} days unread",
+                      "put conda-prefix in Project Home ($CPT_PROJECT_HOME, profiles/frontier/config.yaml)")
+    return passed("conda envs placement", f"{prefix} (not purged)")
+
+
 def hf_token(site: Site) -> Outcome:
     """The token outside Orion: env.sh moves HF_HOME to scratch, and huggingface_hub looks for the token
     there unless HF_TOKEN_PATH says otherwise."""
     days = site.config["slurm"]["planner"]["purge_days"]
+    exported = [k for k in site.sources["jobs_scrub"]["unset"] if site.env.get(k)]
+    if exported:
+        return failed("HF token", f"{' and '.join(exported)} exported: the Slurm plugin submits with --export=ALL, "
+                      "so every job's environment would hold it", f"unset {' '.join(exported)}; keep the token in "
+                      "the file at HF_TOKEN_PATH (`hf auth login`), which downloads and publishing read")
     where = site.env.get("HF_TOKEN_PATH")
     if not where:
         return failed("HF token", "HF_TOKEN_PATH is unset: huggingface_hub would look in $HF_HOME/token on Orion, "
@@ -129,9 +147,23 @@ def clusters(site: Site) -> list[Outcome]:
             found.append(failed(name, f"no partition {', '.join(missing)} on {cluster} (it has: "
                                 f"{', '.join(sorted(have)) or 'none'})",
                                 f"name one of those in slurm.clusters.{cluster}.partitions"))
-        else:
-            found.append(passed(name, f"answers; partitions {', '.join(sorted(have))}"))
+            continue
+        found.append(passed(name, f"answers; partitions {', '.join(sorted(have))}"))
+        found.append(route(site, cluster, next(iter(spec["partitions"]))))
     return found
+
+
+def route(site: Site, cluster: str, partition: str) -> Outcome:
+    """A job can be submitted there from here, with this account (sbatch --test-only submits nothing)."""
+    account = site.env.get(site.config["slurm"]["account_env"], "")
+    argv = ["sbatch", "-M", cluster, "-p", partition, *(["-A", account] if account else []), "-N", "1", "-t", "1",
+            "--test-only", "--wrap=true"]
+    code, out = site.run(argv)
+    if code:
+        return failed(f"route {cluster}", f"`{' '.join(argv)}` failed: {out}",
+                      f"check the account and slurm.clusters.{cluster}; OLCF documents only `sbatch -M frontier "
+                      f"--export=NONE` from a DTN, so ask help@olcf.ornl.gov how a login node submits to {cluster}")
+    return passed(f"route {cluster}", out.splitlines()[-1] if out else "sbatch --test-only accepted")
 
 
 def queue(site: Site) -> Outcome:
@@ -151,5 +183,6 @@ def queue(site: Site) -> Outcome:
 
 def run(site: Site) -> list[Outcome]:
     return [conda_version(site), modules_loaded(site), account(site),
-            *(writable(site, what, path) for what, path in paths(site)), hf_token(site), *clusters(site),
+            *(writable(site, what, path) for what, path in paths(site)), conda_placement(site),
+            hf_token(site), *clusters(site),
             queue(site)]
