@@ -18,6 +18,11 @@ CARD_FACTS = json.dumps(
         "seq_len": config["data"]["seq_len"],
         "tokens_per_step": global_batch_rows(config) * config["data"]["seq_len"],
         "config_digest": config_digest(config),
+        "license": (PUBLISH_HF or {}).get("license"),
+        "attribution": (PUBLISH_HF or {}).get("attribution"),
+        "datasets": sorted(
+            {s["hub"]["repo_id"] for s in config["data"]["sources"].values() if "hub" in s}
+        ),
     }
 )
 
