@@ -166,7 +166,8 @@ def benchmark(name: str, ns, cfg: TrainConfig, mesh, device, save) -> dict:
     print(f"{name}: {args.num_params() / 1e9:.2f}B parameters, {ns.batch} x {ns.seq_len} tokens per step, "
           f"{ns.steps} steps ({WARMUP} warmup)", flush=True)
     gpu = torch.cuda.get_device_name(device)
-    facts = {"gpu": gpu, "peak": ns.peak_tflops or peak_tflops(gpu), "attention_used": "repeat_kv" if repeat_kv else "gqa"}
+    facts = {"gpu": gpu, "peak": ns.peak_tflops or peak_tflops(gpu),
+             "attention_used": "repeat_kv" if repeat_kv else "gqa"}
     trainer = measure(lambda: trainer_run(args, cfg, mesh, device, tokens), device)
     save(record(name, cfg, ns.seq_len, **facts, trainer=trainer, bare=None))
     result = record(name, cfg, ns.seq_len, **facts, trainer=trainer,

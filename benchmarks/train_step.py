@@ -26,7 +26,7 @@ import yaml
 
 from cpt.train import hf
 from cpt.train.model import Llama
-from cpt.train.synthetic import make_data, make_model_dir
+from cpt.demo.synthetic import make_data, make_model_dir
 
 WARMUP = 5  # steps left out of the medians (allocator and thread-pool warmup)
 
@@ -36,7 +36,7 @@ def trainer_step_times(root: Path, model_dir: Path, manifest: Path, ns) -> list[
                "optimizer": {"lr": 1e-4}, "schedule": {"warmup_steps": 1, "decay_end_step": ns.steps},
                "checkpoint": {"interval": 10 * ns.steps, "keep_every": 10 * ns.steps}}
     (root / "train.yaml").write_text(yaml.safe_dump(section))
-    from cpt.train.import_base import import_base
+    from cpt.convert.import_base import import_base
     import_base(model_dir, root / "train" / "checkpoints")
     env = {**os.environ, "RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
            "MASTER_PORT": "29517"}

@@ -39,5 +39,8 @@ export CPT_PROJECT_HOME="${CPT_PROJECT_HOME:-/ccs/proj/${CPT_ACCOUNT}}"
 if [ -x "${CPT_PROJECT_HOME}/cpt/miniforge3/bin/conda" ]; then
     export PATH="${CPT_PROJECT_HOME}/cpt/miniforge3/bin:${PATH}"
 fi
+# Where Snakemake creates the rules' conda envs (read by snakemake itself, not by the profile, so that
+# an unset variable stops here instead of naming a directory '$PROJWORK'): Project Home, not Orion.
+export SNAKEMAKE_CONDA_PREFIX="${SNAKEMAKE_CONDA_PREFIX:-${CPT_PROJECT_HOME}/cpt/conda-envs}"
 
 export BASH_ENV="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/job-env.sh"

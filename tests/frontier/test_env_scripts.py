@@ -13,7 +13,8 @@ from workflow_run import ROOT
 
 PROFILE = ROOT / "profiles/frontier"
 TABLE = yaml.safe_load((PROFILE / "sources.yaml").read_text())
-LOGIN_ENV = {"PATH": os.environ["PATH"], "HOME": "/ccs/home/usr1", "MEMBERWORK": "/lustre/orion/abc123/scratch", "CPT_ACCOUNT": "abc123",
+LOGIN_ENV = {"PATH": os.environ["PATH"], "HOME": "/ccs/home/usr1", "MEMBERWORK": "/lustre/orion/abc123/scratch",
+             "PROJWORK": "/lustre/orion/abc123/proj-shared", "CPT_ACCOUNT": "abc123",
              "CRAY_LD_LIBRARY_PATH": "/opt/cray/pe/lib64", "LD_LIBRARY_PATH": "/usr/lib64"}
 
 

@@ -14,8 +14,8 @@ from cpt.evaluate import node
 CHILD = ("import os, time; get = lambda k: os.environ.get(k, '-'); print(get('ROCR_VISIBLE_DEVICES'),"
          " get('HIP_VISIBLE_DEVICES'), get('CUDA_VISIBLE_DEVICES'), time.time()); time.sleep(1.5); print(time.time())")
 # A Frontier node job: Slurm lists the 8 GCDs in ROCR_VISIBLE_DEVICES (a stray HIP_/CUDA_ list too).
-ROCM_JOB = {"PATH": "/usr/bin:/bin", "ROCR_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7", "HIP_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7",
-            "CUDA_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7"}
+ROCM_JOB = {"PATH": "/usr/bin:/bin", "ROCR_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7",
+            "HIP_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7", "CUDA_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7"}
 
 
 def test_children_share_the_job_gpus_one_each(tmp_path):

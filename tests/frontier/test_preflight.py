@@ -63,7 +63,7 @@ def test_a_ready_login_node_passes(tmp_path, login):
     assert done.returncode == 0, done.stdout + done.stderr
     names = [line.split(":")[0] for line in lines[:-1]]
     assert names == ["ok conda", "ok modules", "ok account", "ok writable workdir (results/)",
-                     "ok writable HF_HOME (hub cache)", "ok writable conda-prefix (profile)",
+                     "ok writable HF_HOME (hub cache)", "ok writable conda envs (SNAKEMAKE_CONDA_PREFIX)",
                      "ok writable packed training env", "ok conda envs placement", "ok HF token", "ok cluster dtn",
                      "ok route dtn", "ok queue"], lines
     assert "conda 24.11.3" in lines[0] and "rocm/7.2.0" in lines[1] and "3 of your jobs queued" in done.stdout
@@ -74,7 +74,8 @@ def test_a_ready_login_node_passes(tmp_path, login):
 def test_each_check_fails_with_its_fix(tmp_path, login):
     stand_ins(tmp_path / "bin", "23.11.0", SINFO_BAD, queued=60)
     bad = {**login, "CPT_ACCOUNT": "ABC123", "LOADEDMODULES": "PrgEnv-gnu/8.7.0:rocm/7.1.1",
-           "HF_TOKEN_PATH": f"{login['MEMBERWORK']}/token", "CPT_PROJECT_HOME": f"{login['MEMBERWORK']}/proj"}
+           "HF_TOKEN_PATH": f"{login['MEMBERWORK']}/token", "CPT_PROJECT_HOME": f"{login['MEMBERWORK']}/proj",
+           "SNAKEMAKE_CONDA_PREFIX": f"{login['MEMBERWORK']}/proj/cpt/conda-envs"}
     del bad["PROJWORK"]
     done = preflight(tmp_path, bad, source_env_sh=False)
     out = done.stdout
@@ -85,7 +86,7 @@ def test_each_check_fails_with_its_fix(tmp_path, login):
     assert "FAIL: account: CPT_ACCOUNT=ABC123" in out and "export CPT_ACCOUNT=abc123" in out
     assert "FAIL: writable HF_HOME (hub cache): $HF_HOME: HF_HOME unset" in out
     assert "FAIL: writable packed training env" in out and "PROJWORK unset" in out
-    assert "FAIL: conda envs placement: conda-prefix " + login["MEMBERWORK"] + "/proj/cpt/conda-envs is on Orion" in out
+    assert "FAIL: conda envs placement: SNAKEMAKE_CONDA_PREFIX=" + bad["SNAKEMAKE_CONDA_PREFIX"] + " is on Orion" in out
     assert "FAIL: HF token: HF_TOKEN_PATH=" in out and "is on Orion" in out
     assert "FAIL: cluster dtn: `sinfo -M dtn` failed: sinfo: error: 'dtn' can't be reached" in out
     assert "FAIL: queue: 60 of your jobs queued, the profile submits up to 50, OLCF allows 100" in out

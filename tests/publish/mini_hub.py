@@ -21,7 +21,8 @@ class MiniHub(http.server.BaseHTTPRequestHandler):
     def reply(self, status: int, body, headers: dict | None = None):
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         self.send_response(status)
-        for key, value in {"Content-Type": "application/json", "Content-Length": str(len(data)), **(headers or {})}.items():
+        for key, value in {"Content-Type": "application/json", "Content-Length": str(len(data)),
+                           **(headers or {})}.items():
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)

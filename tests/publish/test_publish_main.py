@@ -11,7 +11,8 @@ from mini_hub import start_hub
 from cpt.publish.hub import PublishError, publish
 from cpt.publish.plan import STATE_FILE
 
-LICENSE = {"LICENSE": b"LLAMA 3.1 COMMUNITY LICENSE AGREEMENT\n", "USE_POLICY.md": b"# Llama 3.1 Acceptable Use Policy\n"}
+LICENSE = {"LICENSE": b"LLAMA 3.1 COMMUNITY LICENSE AGREEMENT\n",
+           "USE_POLICY.md": b"# Llama 3.1 Acceptable Use Policy\n"}
 
 
 @pytest.fixture
@@ -60,7 +61,7 @@ def test_losing_the_race_to_a_newer_step_leaves_main_with_it(tmp_path, hub):
 
 def test_license_files_are_required_and_kept(tmp_path, hub):
     handler, settings = hub
-    with pytest.raises(PublishError, match=r"lacks LICENSE, USE_POLICY.md \(publish.hf.license_files\).*download_model"):
+    with pytest.raises(PublishError, match=r"lacks LICENSE, USE_POLICY.md \(publish.hf.license_files\).*download_"):
         publish(export(tmp_path, 3500, license_files=False), 3500, settings, state(3500))
     handler.apply("main", LICENSE)                      # e.g. added by hand on the hub
     publish(export(tmp_path, 7000, license_files=False), 7000, {**settings, "license_files": []}, state(7000))

@@ -10,7 +10,8 @@ from cpt.data.formats import ManifestError
 from cpt.train import checkpoint, launch
 from cpt.train.config import TrainConfig, load_train_config
 from cpt.train.data import Loader, RowReader, open_shards
-from cpt.train.metrics import peak_flops, peak_tflops, truncate_after
+from cpt.rundir.metrics import truncate_after
+from cpt.train.metrics import peak_flops, peak_tflops
 from cpt.train.model import ModelArgs
 from cpt.train.schedule import lr_at
 from train_helpers import SEQ_LEN

@@ -49,7 +49,8 @@ def run_all(commands: list[tuple[list[str], Path]], gpus: list[str], env: dict |
             gpu = free.pop(0)
             log_path.parent.mkdir(parents=True, exist_ok=True)
             with open(log_path, "wb") as out:
-                proc = subprocess.Popen(argv, env=devices.narrowed(env, gpu, runtime), stdout=out, stderr=subprocess.STDOUT)
+                proc = subprocess.Popen(argv, env=devices.narrowed(env, gpu, runtime), stdout=out,
+                                        stderr=subprocess.STDOUT)
             running[index] = (proc, gpu)
             log.info("started %s on GPU %s (log %s)", " ".join(argv[3:7]), gpu, log_path)
         for index, (proc, gpu) in list(running.items()):

@@ -17,13 +17,14 @@ import yaml
 from cpt.preflight import login
 from cpt.preflight.outcome import report
 from cpt.preflight.site import Site
-from cpt.settings import load_config
+from cpt.checks.config import load_config
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cpt.preflight", description=__doc__.splitlines()[0])
     parser.add_argument("configs", nargs="*", default=["config.yaml"], help="config.yaml, then overlays")
-    parser.add_argument("--profile", type=Path, required=True, help="the Frontier profile dir (config.yaml, sources.yaml)")
+    parser.add_argument("--profile", type=Path, required=True,
+                        help="the Frontier profile dir (config.yaml, sources.yaml)")
     parser.add_argument("--timeout", type=float, default=30, help="seconds a Slurm or conda command may take")
     args = parser.parse_args(argv)
     site = Site(env=dict(os.environ), config=load_config(args.configs),

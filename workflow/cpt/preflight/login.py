@@ -66,7 +66,7 @@ def paths(site: Site) -> list[tuple[str, str]]:
     """(what, path as configured) of every area the run writes from the login node or its jobs."""
     pack = (site.config["slurm"]["launch"].get("stage_env") or {}).get("pack")
     found = [("workdir (results/)", str(site.cwd)), ("HF_HOME (hub cache)", "$HF_HOME"),
-             ("conda-prefix (profile)", str(site.profile.get("conda-prefix", "")))]
+             ("conda envs (SNAKEMAKE_CONDA_PREFIX)", "$SNAKEMAKE_CONDA_PREFIX")]
     return found + ([("packed training env", str(Path(pack).parent))] if pack else [])
 
 
@@ -91,13 +91,14 @@ def writable(site: Site, what: str, configured: str) -> Outcome:
 
 def conda_placement(site: Site) -> Outcome:
     """Conda envs outside Orion: a file no job imported within the purge window is deleted."""
-    prefix, missing = site.expand(str(site.profile.get("conda-prefix", "")))
-    if missing or not prefix:
-        return failed("conda envs placement", f"conda-prefix {prefix!r}: {', '.join(missing) or 'unset'}", ENV_SH)
+    prefix = site.env.get("SNAKEMAKE_CONDA_PREFIX")
+    if not prefix:
+        return failed("conda envs placement", "SNAKEMAKE_CONDA_PREFIX is unset (Snakemake would put the envs in "
+                      "the workdir's .snakemake/, on Orion)", ENV_SH)
     if site.purged(Path(prefix)):
-        return failed("conda envs placement", f"conda-prefix {prefix} is on Orion, purged file by file after "
-                      f"{site.config['slurm']['planner']['purge_days']:g} days unread",
-                      "put conda-prefix in Project Home ($CPT_PROJECT_HOME, profiles/frontier/config.yaml)")
+        return failed("conda envs placement", f"SNAKEMAKE_CONDA_PREFIX={prefix} is on Orion, purged file by file "
+                      f"after {site.config['slurm']['planner']['purge_days']:g} days unread",
+                      "unset it and source profiles/frontier/env.sh (Project Home: $CPT_PROJECT_HOME/cpt/conda-envs)")
     return passed("conda envs placement", f"{prefix} (not purged)")
 
 
@@ -138,8 +139,8 @@ def clusters(site: Site) -> list[Outcome]:
         code, out = site.run(["sinfo", "-M", cluster, "-h", "-o", "%P"])
         if code:
             found.append(failed(name, f"`sinfo -M {cluster}` failed: {out}",
-                                f"ask help@olcf.ornl.gov under which name a login node reaches it, then set "
-                                f"slurm.clusters in config.yaml (download_source runs there)"))
+                                "ask help@olcf.ornl.gov under which name a login node reaches it, then set "
+                                "slurm.clusters in config.yaml (download_source runs there)"))
             continue
         have = {line.strip().rstrip("*") for line in out.splitlines() if line.strip() and ":" not in line}
         missing = [p for p in spec["partitions"] if p not in have]
@@ -177,7 +178,7 @@ def queue(site: Site) -> Outcome:
     text = f"{queued} of your jobs queued, the profile submits up to {jobs}, OLCF allows {limit} per user"
     if queued + jobs > limit:
         return failed("queue", text + ": submissions past the limit are refused",
-                      f"scancel what you do not need (squeue --me), or lower `jobs` in profiles/frontier/config.yaml")
+                      "scancel what you do not need (squeue --me), or lower `jobs` in profiles/frontier/config.yaml")
     return passed("queue", text)
 
 

@@ -3,7 +3,8 @@ retries and errors that name the setting and the fix.
 
 The token comes from huggingface_hub's own lookup (HF_TOKEN, then the file `hf auth
 login` writes at HF_TOKEN_PATH); it is never printed. main moves only from the commit it
-was read at (parent_commit), so a late retry of an older step never puts main back. Uploads go through `create_commit`, which asks
+was read at (parent_commit), so a late retry of an older step never puts main back.
+Uploads go through `create_commit`, which asks
 the hub which LFS objects it already has before sending any: a job rerun after a
 failure sends only what did not arrive.
 """
