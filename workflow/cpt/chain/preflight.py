@@ -147,7 +147,10 @@ def job(train: Path) -> int:
         metrics = read_metrics(scratch / "metrics.jsonl").records
         shutil.rmtree(scratch, ignore_errors=True)              # no checkpoint kept
     task = small["eval"]["tasks"][0]
-    env = devices.narrowed(dict(os.environ), "0", devices.vendor(dict(os.environ)))
+    env = dict(os.environ)
+    if any(env.get(name) for name in devices.VISIBLE.values()):   # a GPU job: the first of its GPUs only
+        runtime = devices.vendor(env)
+        env = devices.narrowed(env, env[devices.VISIBLE[runtime]].split(",")[0], runtime)
     subprocess.run([sys.executable, "-m", "cpt.evaluate.run", "--model-dir", small["model"]["base_dir"], "--step", "0",
                     "--name", task["name"], "--task", task["task"], "--num-fewshot", str(task.get("num_fewshot", 0)),
                     "--metric", task.get("metric", "acc"), "--limit", str(spec["eval_limit"]),
