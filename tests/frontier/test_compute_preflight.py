@@ -92,7 +92,11 @@ def test_the_controller_submits_the_preflight_and_stops_on_its_failure(full_conf
     prefetched = RunDir.of(full_config).prefetched(full_config["eval"]["tasks"][0]["name"])
     prefetched.parent.mkdir(parents=True)
     prefetched.write_text("{}")                      # eval_prefetch ran: the task's data is in the HF cache
-    with pytest.raises(ChainError, match=r"preflight \(job 4242\) failed: it wrote no record.*slurm.preflight.skip"):
+    stale = RunDir.of(full_config).preflight_record
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_text(json.dumps({"training_digest": training_digest(full_config), "passed": False,
+                                 "reasons": ["an older job's verdict"]}))
+    with pytest.raises(ChainError, match=r"preflight \(job 4242\) failed: it wrote no record\..*slurm.preflight.skip"):
         preflight.ensure(full_config, poll_seconds=0.01)
     (call,) = calls.read_text().splitlines()
     assert "--nodes=2 " in call and "cpt.chain preflight-job" in call
