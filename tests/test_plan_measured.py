@@ -115,6 +115,21 @@ def test_a_bad_file_is_an_error_naming_file_and_field(gpu_train, config, tmp_pat
         plan.make_plan(config, gpu_benchmark=path)
 
 
+def test_the_trainer_half_alone_is_the_planners_input_from_the_one_peak_table(gpu_train, config, tmp_path):
+    """gpu_train.py writes its JSON after the trainer half too: a timeout in the bare half keeps the planner's input."""
+    from cpt.train import metrics
+
+    ns = gpu_train.parse_args(["--shape", SHAPE])
+    half = gpu_train.record(SHAPE, gpu_train.train_config(ns), ns.seq_len, gpu="NVIDIA H200", peak=989.0,
+                            attention_used="gqa", trainer=(TRAINER_TIMES, 31.5), bare=None)
+    assert half["bare"] is None and half["ratio"] is None and half["trainer"]["mfu"] > 0
+    write_json(tmp_path / "half.json", half)
+    full = plan.make_plan(config, gpu_benchmark=bench_json(gpu_train, tmp_path / "full.json"))["gpu_benchmark"]
+    half_plan = plan.make_plan(config, gpu_benchmark=tmp_path / "half.json")["gpu_benchmark"]
+    assert half_plan == {**full, "file": str(tmp_path / "half.json")}
+    assert gpu_train.peak_tflops is metrics.peak_tflops
+
+
 def test_command_line_and_config_key(gpu_train, config, tmp_path, capsys):
     path = bench_json(gpu_train, tmp_path / "gpu_train.json")
     with_key = copy.deepcopy(config)

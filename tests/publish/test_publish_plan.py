@@ -95,3 +95,26 @@ def test_card_names_base_model_mix_tokens_digest_and_the_results_written_so_far(
     assert "`0123456789abcdef`" in card and "| dclm | 40.00% |" in card
     assert "| 0 | 63.4 |" in card and "| 3,500 (this revision) | 61.0 |" in card
     assert "ARC-C" not in card  # a failed eval is not a result
+
+
+def test_card_carries_the_llama_license_datasets_and_attribution():
+    import yaml
+
+    from cpt.publish.plan import KEEP_REMOTE
+
+    facts = {**FACTS, "license": "llama3.1", "attribution": "Built with Llama",
+             "datasets": ["HuggingFaceTB/finemath", "Zyphra/Zyda-2"]}
+    card = model_card(3500, facts, {})
+    header = yaml.safe_load(card.split("---")[1])
+    assert header["license"] == "llama3.1" and header["datasets"] == ["HuggingFaceTB/finemath", "Zyphra/Zyda-2"]
+    assert "**Built with Llama**" in card.split("---", 2)[2][:200]     # prominently: right under the title
+    assert {"LICENSE", "USE_POLICY.md"} <= KEEP_REMOTE      # a publish never deletes them
+
+
+def test_the_base_model_download_brings_its_license_files():
+    from cpt.hub import snapshot_arguments
+
+    hub = {"repo_id": "meta-llama/Llama-3.1-8B", "allow_patterns": ["*.json", "*.safetensors"]}
+    assert snapshot_arguments(hub, "m", "model")["allow_patterns"] == ["*.json", "*.safetensors", "LICENSE*",
+                                                                       "USE_POLICY*"]
+    assert snapshot_arguments(hub, "d", "dataset")["allow_patterns"] == ["*.json", "*.safetensors"]

@@ -3,6 +3,7 @@ submit for the full-scale config (fake sbatch records them; training jobs are su
 the chain's localrule), the srun line inside the training job, policy errors before
 submission, and the bare profile name after setup."""
 
+import json
 import os
 import subprocess
 import sys
@@ -26,11 +27,21 @@ def flags(call: list[str]) -> str:
     return " ".join(arg for arg in call if not arg.startswith("--wrap="))
 
 
-def test_training_segment_sbatch(full_workdir, fake_slurm, monkeypatch):
+def test_training_segment_sbatch(full_workdir, fake_slurm, monkeypatch, full_config):
+    """First the compute preflight (cpt.chain.preflight: the chain's request on 2 nodes for 30 minutes);
+    with its passing record for the training digest, the 64-node chain job."""
+    from cpt.digest import training_digest
+
     monkeypatch.setenv("CPT_ACCOUNT", "abc123")
-    touch(full_workdir, *TRAIN_INPUTS)
+    touch(full_workdir, *TRAIN_INPUTS, f"{FULL_RUN}/eval/prefetch/MMLU.json")
     result = snakemake(full_workdir, *PROFILE, "--allowed-rules", "train_segment", "--", SEGMENT_1, check=False)
-    calls = sbatch_calls(fake_slurm)
+    (check,) = sbatch_calls(fake_slurm)
+    assert "--nodes=2" in check and "--time=30" in check and "--network=disable_rdzv_get" in check, check
+    assert "cpt.chain preflight-job" in check[-1] and result.returncode != 0   # the fake sbatch fails it
+    (full_workdir / f"{FULL_RUN}/train/preflight.json").write_text(
+        json.dumps({"training_digest": training_digest(full_config), "passed": True}))
+    result = snakemake(full_workdir, *PROFILE, "--allowed-rules", "train_segment", "--", SEGMENT_1, check=False)
+    calls = sbatch_calls(fake_slurm)[1:]
     assert calls, result.stderr[-3000:]
     sbatch = flags(calls[0])
     for flag in ("--account=abc123", "--partition=extended", "--time=1440", "--nodes=64", "--ntasks=512",

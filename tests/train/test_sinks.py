@@ -154,3 +154,33 @@ def test_wandb_sync_adds_evals_finished_after_training_once_then_asks_for_a_logi
     assert "no W&B API key on this node: run `wandb login`" in caplog.text
     evals = [row for row in wandb_history(train_dir / "wandb")[1] if "eval/step" in row]
     assert [(row["eval/step"], row["eval/Arith"]) for row in evals] == [(3, 0.5)]
+
+
+def test_wandb_sync_fails_naming_what_is_not_uploaded_and_skips_a_dir_being_written(tmp_path, monkeypatch, caplog):
+    """`wandb sync` (0.31) exits 0 when an upload fails: the dirs still without their uploaded marker fail the
+    command, named. The newest dir, not closed by its sink while training runs, is not synced at all."""
+    from cpt.live import wandb_sync
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    bin_dir, calls = tmp_path / "bin", tmp_path / "wandb-calls"
+    bin_dir.mkdir()
+    (bin_dir / "wandb").write_text('#!/bin/sh\necho "$@" >> "$CALLS"\n[ -n "$UPLOAD" ] || exit 0\n'
+                                   'for d in "$@"; do for f in "$d"/run-*.wandb; do [ -f "$f" ] && touch "$f.synced"; '
+                                   'done; done\n')
+    (bin_dir / "wandb").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("CALLS", str(calls))
+    live, train_dir = {"wandb": WANDB}, tmp_path / "train"
+    segment(train_dir, 1, 3, 0.0, live).close()
+    writing = segment(train_dir, 4, 5, 0.0, live)          # a job still running: its dir is not closed
+    try:
+        first, newest = wandb_sync.offline_runs(train_dir / "wandb")
+        argv = ["--train-dir", str(train_dir), "--live", json.dumps(live), "--final-marker", str(tmp_path / "no")]
+        assert wandb_sync.main(argv) == 1                  # the upload "failed", exit 0
+        assert f"exited 0 and 1 of 1 dirs are not uploaded ({first.name})" in caplog.text
+        monkeypatch.setenv("UPLOAD", "1")
+        assert wandb_sync.main(argv) == 0
+        synced = calls.read_text().splitlines()
+        assert len(synced) == 2 and all(str(first) in line and str(newest) not in line for line in synced)
+        assert wandb_sync.unsynced(train_dir / "wandb") == [newest]
+    finally:
+        writing.close()

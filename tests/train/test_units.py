@@ -11,7 +11,7 @@ from cpt.train import checkpoint, launch
 from cpt.train.config import TrainConfig, checkpointed_blocks, load_train_config
 from cpt.train.data import Loader, RowReader, open_shards
 from cpt.rundir.metrics import truncate_after
-from cpt.train.metrics import PEAK_FLOPS, peak_flops
+from cpt.train.metrics import peak_flops, peak_tflops
 from cpt.train.model import ModelArgs
 from cpt.train.schedule import lr_at
 from train_helpers import SEQ_LEN
@@ -131,4 +131,11 @@ def test_llama31_8b_flavor_and_mfu_inputs():
     args = ModelArgs.from_hf_config(hf_8b)
     assert args.num_params() == 8_030_261_248
     assert args.flops_per_token(8192) == 6 * (args.num_params(embeddings=False) + 128256 * 4096) + 12 * 32 * 4096 * 8192
-    assert peak_flops(torch.device("cpu")) is None and PEAK_FLOPS["MI250X"] == 191.5e12
+    assert peak_flops(torch.device("cpu")) is None and peak_tflops("AMD Instinct MI250X") == 191.5
+
+
+def test_peaks_by_exact_device_name():
+    """The H200 has a peak (MFU was null there); a PCIe or NVL H100 never takes the SXM's 989."""
+    assert peak_tflops("NVIDIA H200") == 989.0 and peak_tflops("NVIDIA H100 80GB HBM3") == 989.0
+    assert peak_tflops("NVIDIA H100 PCIe") == 756.0 and peak_tflops("NVIDIA H100 NVL") == 835.0
+    assert peak_tflops("NVIDIA H100") is None and peak_tflops("NVIDIA H100 SXM5 94GB") is None   # unlisted: no guess

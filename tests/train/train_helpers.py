@@ -71,8 +71,9 @@ def kill(procs: list[subprocess.Popen], sig: int = signal.SIGKILL) -> None:
         proc.wait()
 
 
-def logs(log_dir: Path) -> str:
-    return "\n".join(f"--- {f.name}\n{f.read_text()[-3000:]}" for f in sorted(log_dir.glob("*.log")))
+def logs(log_dir: Path, tail: int | None = 3000) -> str:
+    """Each rank's log, its last `tail` characters (a failure's message); None: the whole log."""
+    return "\n".join(f"--- {f.name}\n{f.read_text()[-tail if tail else 0:]}" for f in sorted(log_dir.glob("*.log")))
 
 
 def run_ok(nprocs: int, argv: list[str], log_dir: Path, env: dict | None = None, timeout: float = 240) -> None:

@@ -9,7 +9,7 @@ wildcard_constraints:
 
 
 rule download_model:
-    """The HF base model (login node; gated repos need HF_TOKEN). Skipped when the dir exists."""
+    """The HF base model (login node; gated repos need the token file, HF_TOKEN_PATH). Skipped when the dir exists."""
     output:
         config=f"{BASE_DIR}/config.json",
         tokenizer=f"{BASE_DIR}/tokenizer.json",

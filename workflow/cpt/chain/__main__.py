@@ -1,4 +1,5 @@
-"""`python -m cpt.chain segment|job`: the controller's train_segment job, or a chain job's batch script."""
+"""`python -m cpt.chain segment|job|preflight-job`: the controller's train_segment job, a chain job's batch
+script, or the compute preflight's (cpt.chain.preflight)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from cpt.chain import lease
+from cpt.chain import lease, preflight
 from cpt.chain.commands import ChainError
 from cpt.chain.job import job
 from cpt.chain.segment import segment
@@ -28,11 +29,15 @@ def main(argv: list[str] | None = None) -> int:
                      help="slurm: drive a chain of Slurm jobs (a Slurm profile is active); local: train here")
     chain_job = sub.add_parser("job", help="a chain job's batch script (submitted by `segment`)")
     chain_job.add_argument("--train-dir", type=Path, required=True)
+    check_job = sub.add_parser("preflight-job", help="the compute preflight's batch script (cpt.chain.preflight)")
+    check_job.add_argument("--train-dir", type=Path, required=True)
     ns = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     try:
         if ns.command == "job":
             return job(ns.train_dir)
+        if ns.command == "preflight-job":
+            return preflight.job(ns.train_dir)
         segment(read_config(ns.config_file), ns.step, ns.out, ns.mode == "slurm")
     except (ChainError, lease.LeaseError) as err:
         log.error("%s", err)

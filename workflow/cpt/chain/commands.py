@@ -33,13 +33,15 @@ def trainer_args(config: dict, until_step: int) -> list[str]:
             "--config-digest", config_digest(config), "--live", json.dumps(live_settings(config))]
 
 
-def sbatch_command(config: dict, after: str | None = None) -> list[str]:
-    """One chain job: the train_segment request from config `slurm` (cpt.cluster), as sbatch flags."""
+def sbatch_command(config: dict, after: str | None = None, entry: str = "job") -> list[str]:
+    """One chain job (or, entry `preflight-job`, the compute preflight): the train_segment request from
+    config `slurm` (cpt.cluster), as sbatch flags."""
     run = RunDir.of(config)
     tasks = world_size(config)
     res = cluster.resources(config, "train_segment", tasks)
     per_node = config["slurm"]["launch"]["tasks_per_node"]
-    args = ["sbatch", "--parsable", f"--job-name=cpt-train-{config['run']}", f"--partition={res['slurm_partition']}",
+    name = f"cpt-{'train' if entry == 'job' else 'preflight'}-{config['run']}"
+    args = ["sbatch", "--parsable", f"--job-name={name}", f"--partition={res['slurm_partition']}",
             f"--time={res['runtime']}", f"--nodes={res['nodes']}", f"--ntasks={tasks}",
             f"--ntasks-per-node={min(per_node, tasks)}", f"--cpus-per-task={res['cpus_per_task']}",
             f"--output={run.jobs.resolve()}/%j.log", f"--chdir={os.getcwd()}"]
@@ -52,23 +54,26 @@ def sbatch_command(config: dict, after: str | None = None) -> list[str]:
     args += shlex.split(res.get("slurm_extra", ""))  # --signal=USR1@<s>: to the ranks (see cpt.cluster)
     if after:
         args.append(f"--dependency=afterany:{after}")
-    job = f"{shlex.quote(sys.executable)} -m cpt.chain job --train-dir {shlex.quote(str(run.train.resolve()))}"
+    job = f"{shlex.quote(sys.executable)} -m cpt.chain {entry} --train-dir {shlex.quote(str(run.train.resolve()))}"
     return [*args, "--wrap", job]
 
 
-def srun_command(config: dict, until_step: int) -> list[str]:
-    """The trainer's ranks inside a chain job's allocation: one task per GPU, from the node-local
-    staged environment when slurm.launch.stage_env is set (cpt.cluster.rank_launch)."""
-    tasks = world_size(config)
-    nodes = math.ceil(tasks / config["slurm"]["launch"]["tasks_per_node"])
-    launch = cluster.rank_launch(config, nodes, tasks, python=shlex.quote(sys.executable))
-    return ["bash", "-c", f"{launch} {shlex.join(trainer_args(config, until_step))}"]
+def nodes(config: dict) -> int:
+    return math.ceil(world_size(config) / config["slurm"]["launch"]["tasks_per_node"])
 
 
-def submit(config: dict, after: str | None = None) -> str:
+def srun_command(config: dict, until_step: int, args: list[str] | None = None) -> list[str]:
+    """The trainer's ranks (or `args`, another `-m` module on every rank) inside a chain job's allocation:
+    one task per GPU, from the node-local staged environment when slurm.launch.stage_env is set
+    (cpt.cluster.rank_launch)."""
+    launch = cluster.rank_launch(config, nodes(config), world_size(config), python=shlex.quote(sys.executable))
+    return ["bash", "-c", f"{launch} {shlex.join(args or trainer_args(config, until_step))}"]
+
+
+def submit(config: dict, after: str | None = None, entry: str = "job") -> str:
     """Queue one chain job (after job `after` ends, if given); returns its id."""
     RunDir.of(config).jobs.mkdir(parents=True, exist_ok=True)
-    out = subprocess.run(sbatch_command(config, after), capture_output=True, text=True)
+    out = subprocess.run(sbatch_command(config, after, entry), capture_output=True, text=True)
     if out.returncode != 0:
         raise ChainError(f"sbatch of the training chain failed: {out.stderr.strip()}")
     return out.stdout.strip().split(";")[0]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cpt import cluster
 from cpt.atomic import write_json
-from cpt.chain import lease
+from cpt.chain import lease, preflight
 from cpt.chain.commands import ChainError, submit, trainer_args, world_size
 from cpt.chain.progress import newest_valid, stale_seconds
 from cpt.progress import hms
@@ -36,6 +36,11 @@ def segment(config: dict, step: int, out: Path, use_slurm: bool) -> None:
         history = lineage.record_settings(config, train)
     if _done(run, step, out, history):
         return
+    if use_slurm:
+        with lease.locked(train):
+            adopting = bool(lease.live_jobs(lease.read(config["run"], train)))
+        if not adopting:   # a new chain: none larger than the preflight without its passing record
+            preflight.ensure(config, config["train"]["chain"]["poll_seconds"])
     with lease.locked(train):
         record = lease.read(config["run"], train)
         live = lease.live_jobs(record)

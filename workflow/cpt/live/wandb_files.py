@@ -17,6 +17,9 @@ BLOCK, HEADER = 32768, 7
 FULL, LAST = 1, 4
 
 
+CLOSED = "cpt-closed"   # written into an offline run dir by the sink that closed it (its job ended cleanly)
+
+
 def offline_runs(wandb_dir: Path) -> list[Path]:
     """The offline run dirs W&B made under `wandb_dir`, oldest first (names start with the time)."""
     return sorted(Path(wandb_dir).glob("wandb/offline-run-*"))

@@ -100,4 +100,6 @@ class WandbSink:
         return len(fresh)
 
     def close(self) -> None:
+        run_dir = Path(self.run.dir).parent      # offline-run-<time>-<id>/files -> its offline run dir
         self.run.finish()
+        (run_dir / wandb_files.CLOSED).touch()   # the sync uploads it now, not while a job writes it

@@ -4,6 +4,8 @@ Training jobs write the W&B run offline (compute nodes have no internet); this
 uploads every offline dir of the run not yet synced, in start order, to the one run
 id they share. Once training has finished, eval results that arrived after the last
 training job (the final step's) are first added to the run, as the jobs would have.
+The newest dir is left while a job may still write it; after `wandb sync` (which exits 0
+on a failed upload) any dir still without its uploaded marker fails the command, named.
 Needs `wandb login` (or WANDB_API_KEY) on the login node.
 """
 
@@ -19,7 +21,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
-from cpt.live.wandb_files import offline_runs
+from cpt.live.wandb_files import CLOSED, offline_runs
 from cpt.live.wandb_sink import WandbSink, run_id
 
 log = logging.getLogger("cpt")
@@ -45,6 +47,13 @@ def unsynced(wandb_dir: Path) -> list[Path]:
     return [run for run in offline_runs(wandb_dir) if not any(run.glob("*.wandb.synced"))]
 
 
+def still_written(runs: list[Path], training_done: bool) -> list[Path]:
+    """The newest offline dir while training runs, unless its sink closed it: a job may be writing it.
+    Jobs write one at a time, so an older dir's writer has ended, cleanly or not."""
+    newest = runs[-1:] if runs and not training_done else []
+    return [run for run in newest if not (run / CLOSED).exists()]
+
+
 def sync(train_dir: Path, live: dict, training_done: bool) -> list[Path]:
     settings = live.get("wandb")
     if not settings:
@@ -56,6 +65,9 @@ def sync(train_dir: Path, live: dict, training_done: bool) -> list[Path]:
         log.info("added %d eval results to the W&B run", sink.log_evals())
         sink.close()
     runs = unsynced(wandb_dir)
+    for run in still_written(runs, training_done):
+        log.info("%s: left for the next sync (newest, not closed: its training job may still be writing it)", run)
+        runs.remove(run)
     if not runs:
         log.info("%s: %s", wandb_dir, "every offline W&B dir is already uploaded" if offline_runs(wandb_dir)
                  else "no offline W&B data yet (no training job has logged with metrics.wandb set)")
@@ -67,9 +79,12 @@ def sync(train_dir: Path, live: dict, training_done: bool) -> list[Path]:
     command += ["-e", settings["entity"]] if settings.get("entity") else []
     log.info("uploading %d offline dirs: %s", len(runs), " ".join(command))
     done = subprocess.run([*command, *map(str, runs)])
-    if done.returncode:
-        raise SyncError(f"`wandb sync` failed (exit {done.returncode}): check the login node's network, the API key "
-                        f"(`wandb login`) and metrics.wandb.project/entity ({settings['project']}/"
+    # wandb sync (0.31) exits 0 when an upload fails or the key is refused: what it uploaded has its marker
+    left = [run for run in runs if run in unsynced(wandb_dir)]
+    if done.returncode or left:
+        raise SyncError(f"`wandb sync` exited {done.returncode} and {len(left)} of {len(runs)} dirs are not uploaded "
+                        f"({', '.join(run.name for run in left) or 'none'}): check the login node's network, the API "
+                        f"key (`wandb login`) and metrics.wandb.project/entity ({settings['project']}/"
                         f"{settings.get('entity')}); the offline data stays and the next sync retries")
     return runs
 

@@ -118,6 +118,16 @@ class RunDir:
         return self.train / "jobs"
 
     @property
+    def preflight(self) -> Path:
+        """The compute preflight's work dir (its config, comm figure, eval result; scratch training)."""
+        return self.train / "preflight"
+
+    @property
+    def preflight_record(self) -> Path:
+        """The compute preflight's verdict for one training digest (cpt.chain.preflight)."""
+        return self.train / "preflight.json"
+
+    @property
     def wandb(self) -> Path:
         return self.train / "wandb"
 
@@ -125,6 +135,10 @@ class RunDir:
     @property
     def eval(self) -> Path:
         return self.root / "eval"
+
+    def prefetched(self, task_name: str) -> Path:
+        """What eval_prefetch writes once a task's data is in the HF cache."""
+        return self.eval / "prefetch" / f"{task_name}.json"
 
     @property
     def exports(self) -> Path:
