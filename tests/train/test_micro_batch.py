@@ -1,5 +1,5 @@
 """Micro-batches (gradient accumulation) and the chunked loss on real gloo ranks: the same loss
-and gradients as the one-pass step, exact resume mid-run, and the loss's working set."""
+and gradients as the one-pass, one-chunk step, exact resume mid-run."""
 
 import pytest
 import torch
@@ -12,7 +12,9 @@ TP2 = {"dp_replicate": 1, "dp_shard": 2, "tp": 2}
 DP2 = {"dp_replicate": 1, "dp_shard": 2, "tp": 1}
 
 
-def test_micro_batches_give_the_one_pass_loss_and_gradients(tmp_path, model_dir):
+def test_micro_batches_and_loss_chunks_give_the_one_pass_loss_and_gradients(tmp_path, model_dir):
+    """TP 2 (the vocabulary-parallel loss on sequence-sharded rows); chunks of 32 tokens are the
+    trainer's former one row per chunk, 20 split rows (10 tokens per rank), 48 span two."""
     h.import_step0(model_dir, tmp_path)
     config = h.train_config(tmp_path / "tp.yaml", parallel=TP2, local_batch=4)
     out = tmp_path / "grads.pt"
@@ -20,12 +22,14 @@ def test_micro_batches_give_the_one_pass_loss_and_gradients(tmp_path, model_dir)
     step0 = checkpoint.step_dir(tmp_path / "checkpoints", 0)
     h.run_ok(4, [worker, str(config), str(model_dir), str(step0), str(out)], tmp_path / "logs")
     variants = torch.load(out)
-    one_pass = variants.pop(4)
+    one_pass = variants.pop((4, 10**9))
     assert one_pass["loss"] > 1  # a real loss (log 128 = 4.85 at random init), not an empty sum
-    for micro, got in variants.items():
+    assert len(variants) == 5
+    for (micro, chunk), got in variants.items():
         assert got.keys() == one_pass.keys()
         for name, want in one_pass.items():
-            torch.testing.assert_close(got[name], want, atol=1e-6, rtol=1e-5, msg=f"micro_batch={micro}: {name}")
+            torch.testing.assert_close(got[name], want, atol=1e-6, rtol=1e-5,
+                                       msg=f"micro_batch={micro}, loss_chunk_tokens={chunk}: {name}")
 
 
 def test_resume_mid_run_with_micro_batches_is_exact(tmp_path, model_dir, manifest):

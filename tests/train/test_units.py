@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from cpt.data.formats import ManifestError
-from cpt.train import checkpoint, launch
+from cpt.train import checkpoint, launch, writer_lock
 from cpt.train.config import TrainConfig, load_train_config
 from cpt.train.data import Loader, RowReader, open_shards
 from cpt.train.metrics import PEAK_FLOPS, peak_flops, truncate_after
@@ -118,3 +118,12 @@ def test_llama31_8b_flavor_and_mfu_inputs():
     assert args.num_params() == 8_030_261_248
     assert args.flops_per_token(8192) == 6 * (args.num_params(embeddings=False) + 128256 * 4096) + 12 * 32 * 4096 * 8192
     assert peak_flops(torch.device("cpu")) is None and PEAK_FLOPS["MI250X"] == 191.5e12
+
+
+def test_lock_mount_options_of_the_deepest_mount():
+    mountinfo = ("22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+                 "40 22 0:50 / /lustre/orion rw,nosuid shared:20 - lustre 10.0.0.1@o2ib:/orion rw,localflock,lazystatfs\n"
+                 "41 22 0:51 / /lustre/orion\\040old rw shared:21 - lustre 10.0.0.1@o2ib:/old rw,flock\n")
+    assert "localflock" in writer_lock.mount_options("/lustre/orion/proj/results", mountinfo)
+    assert "flock" in writer_lock.mount_options("/lustre/orion old/x", mountinfo)
+    assert writer_lock.mount_options("/lustre/orionx", mountinfo) == {"rw", "relatime"}

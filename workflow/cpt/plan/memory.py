@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 
 from cpt.settings import ConfigError
-from cpt.train.config import LOSS_CHUNK_ROWS
+from cpt.train.config import loss_chunk_local_tokens
 
 GB = 1e9
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
@@ -90,6 +90,8 @@ def memory_per_gcd(config: dict, shape: dict, micro_batch: int | None = None) ->
         # block's backward), and the current block's gradient.
         block_params = (block + max(block, matrix)) * pbytes + block * rbytes
     loss = LOSS_BYTES["vocab_parallel" if tp > 1 else "plain"]
+    # One chunk of train.loss_chunk_tokens tokens (over the TP group), or the whole pass if smaller.
+    chunk = min(tp * loss_chunk_local_tokens(train["loss_chunk_tokens"], tp), tokens)
     # Full checkpointing keeps each block's input (sequence-sharded) and the final norm's;
     # without it, every block's working set. Backward frees them block by block.
     kept_per_block = tokens * h * pbytes / tp if full_ac else block_work
@@ -99,7 +101,7 @@ def memory_per_gcd(config: dict, shape: dict, micro_batch: int | None = None) ->
     head_grad = 0 if shape.get("tie_word_embeddings") else 4 * matrix / shards  # a tied one waits for the root
     work = block_work if full_ac else 0
     phases = {  # (sharded grads, gathered params and grad buffers, activations kept, working set)
-        "loss chunk": (earlier, loss_params / tp, kept, LOSS_CHUNK_ROWS * seq * vocab / tp * loss),
+        "loss chunk": (earlier, loss_params / tp, kept, chunk * vocab / tp * loss),
         # Backward's first block: every block input still kept, only the head's gradient done.
         "block recompute": (max(earlier, head_grad), block_params / tp, kept, work),
         # Its last block: inputs freed, every unit but it and the embedding reduce-scattered.
