@@ -127,3 +127,18 @@ def test_lock_mount_options_of_the_deepest_mount():
     assert "localflock" in writer_lock.mount_options("/lustre/orion/proj/results", mountinfo)
     assert "flock" in writer_lock.mount_options("/lustre/orion old/x", mountinfo)
     assert writer_lock.mount_options("/lustre/orionx", mountinfo) == {"rw", "relatime"}
+
+
+def test_train_config_defaults_are_the_schema_defaults():
+    """The trainer behaves the same whether Snakemake filled the defaults in or a test passed a partial section."""
+    import dataclasses
+    from pathlib import Path
+
+    import yaml
+
+    schema = yaml.safe_load((Path(__file__).parents[2] / "workflow/schemas/config.schema.yaml").read_text())
+    keys = schema["properties"]["train"]["properties"]
+    scalars = {f.name: f.default for f in dataclasses.fields(TrainConfig)
+               if f.default is not dataclasses.MISSING and not dataclasses.is_dataclass(f.default)}
+    assert "loss_chunk_tokens" in scalars
+    assert scalars == {name: keys[name]["default"] for name in scalars}
