@@ -28,14 +28,14 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from cpt.atomic import sha256_file
+from cpt.demo.synthetic import make_data, make_model_dir
+from cpt.live.sinks import Sinks
 from cpt.train import checkpoint, hf, launch
 from cpt.train.config import TrainConfig
 from cpt.train.data import Loader, RowReader, open_shards
 from cpt.train.loop import build, clip_grad_norm, gradients
 from cpt.train.metrics import Metrics
 from cpt.train.model import Llama
-from cpt.train.sinks import Sinks
-from cpt.train.synthetic import make_data, make_model_dir
 
 WARMUP = 5  # rounds left out (allocator and thread-pool warmup)
 GRADIENTS = "fwd + bwd + loss + clip"  # the trainer's adds its loss all-reduce
@@ -83,7 +83,7 @@ class Trainer:
         mesh = launch.build_mesh(self.cfg.parallel, device)
         self.model, self.optimizer = build(args, self.cfg, ns.seq_len, mesh, device)
         step0 = checkpoint.step_dir(root / "train" / "checkpoints", 0)
-        from cpt.train.import_base import import_base
+        from cpt.convert.import_base import import_base
         import_base(model_dir, step0.parent)
         checkpoint.load(step0, self.model, self.optimizer)
         shards = open_shards(manifest, seq_len=ns.seq_len, tokenizer_sha256=sha256_file(model_dir / "tokenizer.json"))
@@ -171,8 +171,8 @@ def main() -> None:
         trainer.close()
     bare, ours = bare.medians(), ours.medians()
     print(f"model dim {ns.dim} x {ns.layers} layers, vocab {ns.vocab}, batch {ns.batch} x {ns.seq_len} tokens, fp32, "
-          f"{torch.get_num_threads()} threads, loss chunks of {ns.loss_chunk_tokens} tokens; {ns.rounds - WARMUP} rounds, "
-          "median CPU ms of the process per step")
+          f"{torch.get_num_threads()} threads, loss chunks of {ns.loss_chunk_tokens} tokens; "
+          f"{ns.rounds - WARMUP} rounds, median CPU ms of the process per step")
     print(f"{'part':>26}  {'bare':>8}  {'trainer':>8}")
     rows = {name: (bare.get(name, 0), ours[name]) for name in ours}
     for name, (bare_s, ours_s) in rows.items():

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from cpt.digest import config_digest, training_digest
-from cpt.settings import load_config
+from cpt.checks.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,6 +10,7 @@ import statistics
 from pathlib import Path
 
 import pytest
+from cpt.checks.config import load_config
 from cpt import plan
 from cpt.atomic import write_json
 from cpt.plan.__main__ import main as plan_main
@@ -31,7 +32,7 @@ def gpu_train():
 @pytest.fixture(scope="module")
 def config(gpu_train) -> dict:
     """The reference config with the benchmark's 1B shape as its model (no base model downloaded)."""
-    config = plan.load_config([str(ROOT / "config.yaml")])
+    config = load_config([str(ROOT / "config.yaml")])
     config["model"]["base_dir"] = "/nonexistent/base"
     config["slurm"]["planner"]["model"] = gpu_train.SHAPES[SHAPE]
     return config
@@ -94,7 +95,7 @@ def test_the_benchmarks_own_layout_uses_the_measured_peak_and_refuses_it_over_hb
 
 
 def test_another_shape_or_context_is_refused_not_scaled(gpu_train, tmp_path):
-    reference = plan.load_config([str(ROOT / "config.yaml")])   # the 8B
+    reference = load_config([str(ROOT / "config.yaml")])   # the 8B
     path = bench_json(gpu_train, tmp_path / "one_b.json", argv=("--seq-len", "4096"))
     with pytest.raises(ConfigError) as err:
         plan.make_plan(reference, gpu_benchmark=path)

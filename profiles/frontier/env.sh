@@ -27,4 +27,8 @@ export FI_CXI_RDZV_GET_MIN=0
 # HF cache on Orion: the login node fills it, compute nodes read it.
 export HF_HOME="${HF_HOME:-${MEMBERWORK:?MEMBERWORK is unset: not on an OLCF system?}/${CPT_ACCOUNT:?export CPT_ACCOUNT=<project>}/hf}"
 
+# Where Snakemake creates the rules' conda envs (read by snakemake itself, not by the profile,
+# so that an unset variable stops here instead of naming a directory '$PROJWORK').
+export SNAKEMAKE_CONDA_PREFIX="${SNAKEMAKE_CONDA_PREFIX:-${PROJWORK:?PROJWORK is unset: not on an OLCF system?}/${CPT_ACCOUNT}/cpt/conda-envs}"
+
 export BASH_ENV="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/job-env.sh"

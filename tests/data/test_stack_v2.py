@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cpt.data.sources import ensure_files
+from cpt.data.download import ensure_files
 from cpt.data.stack_v2 import RateLimiter, fetch_contents, http_blob_getter
 
 BLOBS = {"b1": b"print('one')\n", "b2": b"x = 2\n", "b3": "caf\u00e9 = 3\n".encode("latin-1")}

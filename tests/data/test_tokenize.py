@@ -15,7 +15,8 @@ from tokenizers import Tokenizer
 from data_helpers import read_json
 from cpt.atomic import sha256_file
 from cpt.data.formats import DocumentShard
-from cpt.data.sources import SourceError, download_arguments, ensure_files, list_files, write_listing
+from cpt.data.download import download_arguments, ensure_files, write_listing
+from cpt.data.listing import SourceError, list_files
 from cpt.data.tokenize import tokenize_shard
 
 TEXTS = ["The quick brown fox.", "Jumps over\nthe lazy dog.", "Ünïcödé – text ✓", "x" * 600]

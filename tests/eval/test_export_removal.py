@@ -17,10 +17,10 @@ ARITH = {"name": "Arith", "task": "cpt_demo_arith", "num_fewshot": 0, "metric": 
 def test_exports_removed_after_their_evals_and_recreated_for_a_rerun(tiny_model, tmp_path):
     results = tmp_path / "results"
     checkpoints = results / "demo" / "train" / "checkpoints"
-    subprocess.run([sys.executable, "-m", "cpt.train.import_base", "--base-dir", str(tiny_model),
+    subprocess.run([sys.executable, "-m", "cpt.convert.import_base", "--base-dir", str(tiny_model),
                     "--checkpoints", str(checkpoints)], check=True, capture_output=True)
     shutil.copytree(checkpoints / "step-00000000", checkpoints / "step-00000300")   # the final segment's end
-    # what train_segment writes once its step is trained (cpt.train.chain): evals depend on it
+    # what train_segment writes once its step is trained (cpt.chain): evals depend on it
     segments = checkpoints.parent / "segments"
     segments.mkdir(parents=True)
     (segments / "step-00000300.json").write_text(json.dumps({"step": 300}))

@@ -12,7 +12,8 @@ from workflow_run import ROOT
 
 PROFILE = ROOT / "profiles/frontier"
 TABLE = yaml.safe_load((PROFILE / "sources.yaml").read_text())
-LOGIN_ENV = {"PATH": os.environ["PATH"], "MEMBERWORK": "/lustre/orion/abc123/scratch", "CPT_ACCOUNT": "abc123",
+LOGIN_ENV = {"PATH": os.environ["PATH"], "MEMBERWORK": "/lustre/orion/abc123/scratch",
+             "PROJWORK": "/lustre/orion/abc123/proj-shared", "CPT_ACCOUNT": "abc123",
              "CRAY_LD_LIBRARY_PATH": "/opt/cray/pe/lib64", "LD_LIBRARY_PATH": "/usr/lib64"}
 
 
@@ -51,6 +52,7 @@ def test_login_script_sets_exactly_the_table(tmp_path):
     assert set(changed) == set(table_vars("env.sh")), "env.sh and sources.yaml disagree on which variables"
     for name, entry in table_vars("env.sh").items():
         expected = (entry["value"].replace("$MEMBERWORK", LOGIN_ENV["MEMBERWORK"])
+                    .replace("$PROJWORK", LOGIN_ENV["PROJWORK"])
                     .replace("$CPT_ACCOUNT", LOGIN_ENV["CPT_ACCOUNT"])
                     .replace("$CRAY_LD_LIBRARY_PATH:...", "/opt/cray/pe/lib64:/usr/lib64")
                     .replace("profiles/frontier/job-env.sh", str(PROFILE / "job-env.sh")))

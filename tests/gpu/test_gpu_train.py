@@ -9,7 +9,6 @@ import pytest
 import torch
 
 import train_helpers as h
-from cpt.train import checkpoint
 
 pytestmark = pytest.mark.gpu
 ONE = {"dp_replicate": 1, "dp_shard": 1, "tp": 1}
@@ -89,7 +88,7 @@ def test_lm_eval_on_gpu_matches_cpu(tmp_path):
     from cpt.evaluate.record import task_record
     from cpt.evaluate.run import evaluate
     from cpt.train.hf import export_checkpoint
-    from cpt.train.import_base import import_base
+    from cpt.convert.import_base import import_base
 
     sys.path.insert(0, str(Path(__file__).parents[1] / "eval"))
     from eval_helpers import TEXTS

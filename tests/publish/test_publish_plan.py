@@ -24,7 +24,8 @@ LOCAL = {"model.safetensors": lfs("model.safetensors", 100, "w2"), "config.json"
 def test_git_blob_id_is_the_one_git_computes(tmp_path):
     data = b"{\"hidden_size\": 64}\n"
     (tmp_path / "f").write_bytes(data)
-    assert git_blob_sha1(data) == subprocess.check_output(["git", "hash-object", str(tmp_path / "f")], text=True).strip()
+    git = subprocess.check_output(["git", "hash-object", str(tmp_path / "f")], text=True).strip()
+    assert git_blob_sha1(data) == git
 
 
 def test_same_content_uses_sha256_for_lfs_and_the_blob_id_otherwise():

@@ -38,14 +38,15 @@ def test_training_segment_sbatch(full_workdir, fake_slurm, monkeypatch):
                  "--constraint=nvme"):
         assert f" {flag} " in f" {sbatch} ", f"{flag} missing from: sbatch {sbatch}"
     assert "--mem" not in sbatch and "--ntasks-per-gpu" not in sbatch and "--gpus" not in sbatch
-    assert "-m cpt.train.chain job --train-dir" in calls[0][-1]
-    assert "sbatch of the training chain failed" in (full_workdir / FULL_RUN / "logs/train/step-00003500.log").read_text()
+    assert "-m cpt.chain job --train-dir" in calls[0][-1]
+    segment_log = full_workdir / FULL_RUN / "logs/train/step-00003500.log"
+    assert "sbatch of the training chain failed" in segment_log.read_text()
 
 
 def test_training_segment_srun_line(full_config):
     """Inside the allocation the chain job stages the packed env to NVMe, then starts its 512 ranks
     itself: 8 per node, one GCD each, running the staged python."""
-    from cpt.train.chain import srun_command
+    from cpt.chain.commands import srun_command
 
     command = srun_command(full_config, 3500)
     assert command[:2] == ["bash", "-c"]
@@ -124,6 +125,8 @@ def test_eval_is_one_node_job_per_step_with_all_its_tasks(full_workdir, fake_slu
 
 def test_source_download_is_a_dtn_job_and_the_listing_waits_for_it(full_workdir, fake_slurm, monkeypatch):
     monkeypatch.delenv("CPT_ACCOUNT", raising=False)
+    monkeypatch.delenv("PROJWORK", raising=False)
+    monkeypatch.delenv("SNAKEMAKE_CONDA_PREFIX", raising=False)
     listing = f"{FULL_RUN}/data/sources/dclm.txt"
     dry = snakemake(full_workdir, "-n", "--profile", "profiles/frontier", *NO_CONDA, "--", listing)
     out = dry.stdout + dry.stderr
@@ -131,3 +134,4 @@ def test_source_download_is_a_dtn_job_and_the_listing_waits_for_it(full_workdir,
     snakemake(full_workdir, *PROFILE, "--", f"{FULL_RUN}/data/sources/dclm.download.json", check=False)
     (sbatch,) = [flags(call) for call in sbatch_calls(fake_slurm)]
     assert " -p batch --clusters dtn -t 1440 " in sbatch and "--gpus" not in sbatch, sbatch
+    assert not (full_workdir / "$PROJWORK").exists()   # the profile names no variable a run would create literally

@@ -99,7 +99,8 @@ def test_demo_chain_trains_with_the_controller_dead_then_catches_up(slurm_cluste
     subprocess.run(["scancel", "--signal=USR1", signalled], check=True)  # to the job's steps, like --signal
     # (squeue -t all also lists ended jobs until slurmctld purges them, MinJobAge: 300 s by default)
     wait_for(lambda: (run_dir / "train/checkpoints/step-00000300/complete.json").exists()
-             and not chain_jobs("demo", "PENDING,RUNNING,CONFIGURING,COMPLETING"), "the chain to finish with no controller")
+             and not chain_jobs("demo", "PENDING,RUNNING,CONFIGURING,COMPLETING"),
+             "the chain to finish with no controller")
     chain_logs = {p.stem: p.read_text() for p in (run_dir / "train/jobs").glob("*.log")}
     assert "continuation: stopped at step" in chain_logs[signalled], chain_logs[signalled][-3000:]
     stopped = int(re.search(r"continuation: stopped at step (\d+)", chain_logs[signalled]).group(1))
@@ -120,8 +121,8 @@ def test_time_limit_signal_reaches_the_ranks_only_without_b(slurm_cluster, tmp_p
     """--signal=USR1@<s> goes to the job's steps (the srun'd ranks) and the batch script carries
     on; --signal=B:USR1@<s> goes to the batch `sh` alone, which it kills, ranks unwarned."""
     (tmp_path / "job.sh").write_text(SIGNAL_JOB)
-    for name, signal in (("steps", "USR1@58"), ("batch", "B:USR1@58")):
-        subprocess.run(["sbatch", "-t", "1", f"--signal={signal}", "-o", str(tmp_path / f"{name}.out"),
+    for name, warning in (("steps", "USR1@58"), ("batch", "B:USR1@58")):
+        subprocess.run(["sbatch", "-t", "1", f"--signal={warning}", "-o", str(tmp_path / f"{name}.out"),
                         "-J", f"signal-{name}", str(tmp_path / "job.sh")], check=True, capture_output=True)
     deadline = time.time() + 120
     while time.time() < deadline and "signal-" in subprocess.run(["squeue", "-h", "-o", "%j"],

@@ -14,7 +14,8 @@ SRUN = ("srun --nodes=64 --ntasks=512 --ntasks-per-node=8 --cpus-per-task=7 --gp
 def test_training_segment_asks_extended_64_nodes_24h_with_signal(full_config):
     res = cluster.resources(full_config, "train_segment", tasks=512, environ={"CPT_ACCOUNT": "abc123"})
     assert res == {"slurm_partition": "extended", "runtime": 24 * 60, "nodes": 64, "tasks": 512,
-                   "cpus_per_task": 7, "slurm_extra": "--network=disable_rdzv_get --signal=USR1@600", "constraint": "nvme",
+                   "cpus_per_task": 7, "slurm_extra": "--network=disable_rdzv_get --signal=USR1@600",
+                   "constraint": "nvme",
                    "slurm_account": "abc123"}
 
 

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 import train_helpers as h
-from cpt.train import checkpoint, loop, writer_lock
+from cpt.rundir import trainer_lock
+from cpt.train import checkpoint, loop
 from cpt.data.formats import ManifestError
 from cpt.train.config import TrainConfig
 
@@ -174,8 +175,8 @@ def test_bad_inputs_fail_before_training(tmp_path, model_dir, manifest, monkeypa
     monkeypatch.setenv("MASTER_PORT", str(h.free_port()))
     with pytest.raises(checkpoint.CheckpointError, match="no complete checkpoint of this run up to step 1"):
         loop.run(config(), paths, seq_len=h.SEQ_LEN, until_step=1)
-    with writer_lock.held(tmp_path):  # another trainer (here: this process, through another open file)
-        with pytest.raises(writer_lock.TrainDirBusy, match=f"another trainer .host {socket.gethostname()}, "
+    with trainer_lock.held(tmp_path):  # another trainer (here: this process, through another open file)
+        with pytest.raises(trainer_lock.TrainDirBusy, match=f"another trainer .host {socket.gethostname()}, "
                                                            f"pid {os.getpid()}, since "):
             loop.run(config(), paths, seq_len=h.SEQ_LEN, until_step=1)
     assert not (tmp_path / "metrics.jsonl").exists()
@@ -202,7 +203,7 @@ def test_second_trainer_on_a_live_train_dir_is_refused(tmp_path, model_dir, mani
     launcher.kill()
     launcher.wait()
     assert max(h.losses(train_dir)) < 30, "the run ended before it could be interrupted"
-    holder = json.loads((train_dir / writer_lock.RECORD).read_text())
+    holder = json.loads((train_dir / trainer_lock.RECORD).read_text())
     assert holder["pid"] in ranks and all(h.running(pid) for pid in ranks)
     before = sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in train_dir.rglob("*"))
     try:

@@ -12,10 +12,11 @@ import torch
 
 import train_helpers as h
 from cpt.train import checkpoint
-from cpt.train.metrics import Metrics, truncate_after
-from cpt.train.sinks import Sinks
-from cpt.train.wandb_sink import run_id
-from cpt.train.wandb_files import history as wandb_history
+from cpt.rundir.metrics import truncate_after
+from cpt.train.metrics import Metrics
+from cpt.live.sinks import Sinks
+from cpt.live.wandb_sink import run_id
+from cpt.live.wandb_files import history as wandb_history
 from live_readers import float32, tensorboard_scalars
 from test_distributed import wait_for_step
 
@@ -73,7 +74,8 @@ def test_tensorboard_and_wandb_follow_metrics_jsonl_across_a_resume(tmp_path):
     train_rows = [row for row in rows if "train/step" in row]
     assert [row["train/step"] for row in train_rows] == list(range(1, 11))  # no step twice, none missing
     # Steps 1-8 as the first job logged them (a real resume replays them bit for bit), 9-10 from the second.
-    assert [row["train/loss"] for row in train_rows] == [1.0 / s for s in range(1, 9)] + [100 + 1.0 / s for s in (9, 10)]
+    expected = [1.0 / s for s in range(1, 9)] + [100 + 1.0 / s for s in (9, 10)]
+    assert [row["train/loss"] for row in train_rows] == expected
     assert all(row["train/tokens_seen"] == row["train/step"] * TOKENS_PER_STEP for row in train_rows)
     assert [(row["eval/step"], row["eval/Arith"], row["eval/Arith_stderr"]) for row in rows if "eval/step" in row] \
         == [(4, 0.25, 0.01)]
@@ -130,7 +132,7 @@ def test_real_trainer_killed_and_resumed_keeps_tensorboard_and_wandb_exact(tmp_p
 
 
 def test_wandb_sync_adds_evals_finished_after_training_once_then_asks_for_a_login(tmp_path, monkeypatch, caplog):
-    from cpt.train import wandb_sync
+    from cpt.live import wandb_sync
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc: not logged in
     monkeypatch.delenv("NETRC", raising=False)

@@ -7,10 +7,12 @@ import pytest
 import torch
 
 from cpt.data.formats import ManifestError
-from cpt.train import checkpoint, launch, writer_lock
+from cpt.rundir import trainer_lock
+from cpt.train import checkpoint, launch
 from cpt.train.config import TrainConfig, load_train_config
 from cpt.train.data import Loader, RowReader, open_shards
-from cpt.train.metrics import PEAK_FLOPS, peak_flops, truncate_after
+from cpt.rundir.metrics import truncate_after
+from cpt.train.metrics import PEAK_FLOPS, peak_flops
 from cpt.train.model import ModelArgs
 from cpt.train.schedule import lr_at
 from train_helpers import SEQ_LEN
@@ -122,23 +124,9 @@ def test_llama31_8b_flavor_and_mfu_inputs():
 
 def test_lock_mount_options_of_the_deepest_mount():
     mountinfo = ("22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
-                 "40 22 0:50 / /lustre/orion rw,nosuid shared:20 - lustre 10.0.0.1@o2ib:/orion rw,localflock,lazystatfs\n"
+                 "40 22 0:50 / /lustre/orion rw,nosuid shared:20 - lustre 10.0.0.1@o2ib:/orion rw,localflock\n"
                  "41 22 0:51 / /lustre/orion\\040old rw shared:21 - lustre 10.0.0.1@o2ib:/old rw,flock\n")
-    assert "localflock" in writer_lock.mount_options("/lustre/orion/proj/results", mountinfo)
-    assert "flock" in writer_lock.mount_options("/lustre/orion old/x", mountinfo)
-    assert writer_lock.mount_options("/lustre/orionx", mountinfo) == {"rw", "relatime"}
+    assert "localflock" in trainer_lock.mount_options("/lustre/orion/proj/results", mountinfo)
+    assert "flock" in trainer_lock.mount_options("/lustre/orion old/x", mountinfo)
+    assert trainer_lock.mount_options("/lustre/orionx", mountinfo) == {"rw", "relatime"}
 
-
-def test_train_config_defaults_are_the_schema_defaults():
-    """The trainer behaves the same whether Snakemake filled the defaults in or a test passed a partial section."""
-    import dataclasses
-    from pathlib import Path
-
-    import yaml
-
-    schema = yaml.safe_load((Path(__file__).parents[2] / "workflow/schemas/config.schema.yaml").read_text())
-    keys = schema["properties"]["train"]["properties"]
-    scalars = {f.name: f.default for f in dataclasses.fields(TrainConfig)
-               if f.default is not dataclasses.MISSING and not dataclasses.is_dataclass(f.default)}
-    assert "loss_chunk_tokens" in scalars
-    assert scalars == {name: keys[name]["default"] for name in scalars}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from cpt.train.synthetic import SEQ_LEN, VOCAB, make_data, make_model_dir  # noqa: F401 (re-exported)
+from cpt.demo.synthetic import SEQ_LEN, VOCAB, make_data, make_model_dir  # noqa: F401 (re-exported)
 
 
 def train_config(path: Path, **overrides) -> Path:
@@ -59,7 +59,7 @@ def wait(procs: list[subprocess.Popen], log_dir: Path, timeout: float = 240) -> 
             codes.append(proc.wait(timeout=max(deadline - time.monotonic(), 1)))
         except subprocess.TimeoutExpired:
             kill(procs)
-            raise AssertionError(f"ranks timed out; logs:\n{logs(log_dir)}")
+            raise AssertionError(f"ranks timed out; logs:\n{logs(log_dir)}") from None
     return codes
 
 
@@ -87,7 +87,7 @@ def trainer_argv(cfg: Path, manifest: Path, model_dir: Path, train_dir: Path, un
 
 
 def import_step0(model_dir: Path, train_dir: Path) -> None:
-    from cpt.train.import_base import import_base
+    from cpt.convert.import_base import import_base
     import_base(model_dir, train_dir / "checkpoints")
 
 

@@ -9,13 +9,10 @@ from pathlib import Path
 # The package is installed (pip install -e .); running from a bare checkout works too.
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 from cpt import checks, cluster, settings
-from cpt.evaluate.steps import (
-    covering_segment_end,
-    evaluated_steps,
-    model_dir,
-    result_path,
-)
+from cpt.evaluate.steps import covering_segment_end, evaluated_steps, model_dir
 from cpt.publish.plan import published_steps
+from cpt.rundir.config import write_config
+from cpt.rundir.paths import RunDir
 from cpt.train.config import TrainConfig
 
 # The schema (defaults filled in) and every login-node check, all errors reported at once,
@@ -32,7 +29,11 @@ FINDINGS = checks.load(
 if FINDINGS.warnings or FINDINGS.pending:
     print(FINDINGS.report(), file=sys.stderr)
 SETTINGS = settings.load(config)
-RUN_DIR = SETTINGS.run_dir
+RUN = RunDir.of(config)
+RUN_DIR = str(RUN.root)
+# Settings jobs read at run time without being rerun by them (the chain's, the hub's): see
+# cpt.rundir.config. Written by the controller when it starts jobs (onstart: never at a dry run).
+CONTROLLER_CONFIG = str(RUN.controller_config)
 BASE_DIR = config["model"]["base_dir"]
 
 # data
@@ -42,12 +43,12 @@ CLEANUP = config["data"]["cleanup"]
 
 # training: the segment ends are known up front, so a dry run shows the whole chain
 TRAIN = config["train"]
-TRAIN_DIR = f"{RUN_DIR}/train"
+TRAIN_DIR = str(RUN.train)
 SEGMENT_ENDS = TrainConfig.from_dict(TRAIN).segment_ends()
 
 # evaluation
 EVAL = config["eval"]
-EVAL_DIR = f"{RUN_DIR}/eval"
+EVAL_DIR = str(RUN.eval)
 EVAL_TASKS = {task["name"]: task for task in EVAL["tasks"]}
 EVAL_STEPS = evaluated_steps(EVAL["every"], TRAIN["steps"])
 STEP_PATTERN = r"\d{8}"
@@ -56,9 +57,9 @@ INCLUDE_ARGS = " ".join(f"--include-path {path}" for path in EVAL["include_path"
 LIMIT_ARGS = "" if EVAL["limit"] is None else f"--limit {EVAL['limit']}"
 
 # report and publishing
-REPORT_DIR = f"{RUN_DIR}/report"
+REPORT_DIR = str(RUN.report)
 PUBLISH_HF = (config.get("publish") or {}).get("hf")
-PUBLISH_DIR = f"{RUN_DIR}/publish/hf"
+PUBLISH_DIR = str(RUN.publish_dir)
 
 
 def rule_resources(rule, tasks=None):
@@ -99,6 +100,19 @@ def tokenized_stats(source):
     return [f"{DATA_DIR}/tokenized/{source}/{shard:05d}.arrow.json" for shard in shards]
 
 
+def mix_settings():
+    """What the mix plan is computed from (a change reruns the plan and the shards, not tokenize)."""
+    settings = {
+        "weights": SETTINGS.weights,
+        "seed": config["data"]["mix"]["seed"],
+        "weighting": config["data"]["mix"]["weighting"],
+        "seq_len": config["data"]["seq_len"],
+        "shard_rows": [SETTINGS.shard_rows(i) for i in range(SETTINGS.mixed_shards)],
+        "rows_needed": SETTINGS.rows_needed,
+    }
+    return json.dumps(settings)
+
+
 def mixed_stats():
     shards = range(SETTINGS.mixed_shards)
     return [f"{DATA_DIR}/mixed/{shard:05d}.arrow.json" for shard in shards]
@@ -116,12 +130,12 @@ def cleanup_outputs():
 
 def checkpoint_marker(step):
     """A checkpoint's completion marker: written last, so it stands for the whole dir."""
-    return f"{TRAIN_DIR}/checkpoints/step-{step:08d}/complete.json"
+    return str(RUN.marker(step))
 
 
 def segment_record(step):
     """What train_segment writes once step `step` is complete and valid (evals depend on it)."""
-    return f"{TRAIN_DIR}/segments/step-{step:08d}.json"
+    return str(RUN.segment_record(step))
 
 
 def segment_checkpoints():
@@ -148,7 +162,7 @@ def export_dir(path):
 
 def eval_results():
     """Every (step, task) results JSON: the evaluate target, and the report's input."""
-    return [str(result_path(RUN_DIR, s, name)) for s in EVAL_STEPS for name in EVAL_TASKS]
+    return [str(RUN.result(s, name)) for s in EVAL_STEPS for name in EVAL_TASKS]
 
 
 def eval_model(wildcards):
@@ -156,7 +170,17 @@ def eval_model(wildcards):
     step = int(wildcards.step)
     if step == 0:
         return [f"{BASE_DIR}/config.json", f"{BASE_DIR}/tokenizer.json"]
-    return str(model_dir(step, BASE_DIR, RUN_DIR))
+    return str(model_dir(step, BASE_DIR, RUN))
+
+
+def eval_node_tasks(wildcards):
+    """The eval_step job's tasks as JSON: each task's spec, its results file and its log."""
+    step = int(wildcards.step)
+    tasks = [
+        {**spec, "out": str(RUN.result(step, name)), "log": f"{RUN_DIR}/logs/eval/step-{wildcards.step}/{name}.log"}
+        for name, spec in EVAL_TASKS.items()
+    ]
+    return json.dumps(tasks, sort_keys=True)
 
 
 def trained_checkpoint(wildcards):
@@ -170,7 +194,7 @@ def trained_checkpoint(wildcards):
 
 def publish_receipt(step):
     """Written when a step is on the hub: the storage policy may remove its export after this."""
-    return f"{PUBLISH_DIR}/step-{step:08d}.json"
+    return str(RUN.publish_receipt(step))
 
 
 def publish_receipts():
@@ -179,3 +203,8 @@ def publish_receipts():
         return []
     steps = published_steps(PUBLISH_HF.get("every"), EVAL_STEPS, EVAL["every"])
     return [publish_receipt(step) for step in steps]
+
+
+onstart:
+    if workflow.is_main_process:
+        write_config(CONTROLLER_CONFIG, config)

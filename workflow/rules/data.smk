@@ -40,7 +40,7 @@ rule download_source:
     params:
         spec=lambda w: source_spec(w.source),
     shell:
-        "python -m cpt.data.sources --name {wildcards.source} --spec {params.spec:q} --download-only"
+        "python -m cpt.data.download --name {wildcards.source} --spec {params.spec:q} --download-only"
         " --out {output} > {log} 2>&1"
 
 
@@ -59,7 +59,7 @@ rule list_source:
     params:
         spec=lambda w: source_spec(w.source),
     shell:
-        "python -m cpt.data.sources --name {wildcards.source} --spec {params.spec:q}"
+        "python -m cpt.data.download --name {wildcards.source} --spec {params.spec:q}"
         " --out {output.listing} > {log} 2>&1"
 
 
@@ -106,16 +106,7 @@ rule mix_plan:
     resources:
         **rule_resources("mix_plan"),
     params:
-        settings=json.dumps(
-            {
-                "weights": SETTINGS.weights,
-                "seed": config["data"]["mix"]["seed"],
-                "weighting": config["data"]["mix"]["weighting"],
-                "seq_len": config["data"]["seq_len"],
-                "shard_rows": [SETTINGS.shard_rows(i) for i in range(SETTINGS.mixed_shards)],
-                "rows_needed": SETTINGS.rows_needed,
-            }
-        ),
+        settings=mix_settings(),
     shell:
         "python -m cpt.data.mix plan --stats {input.stats} --tokenizer {input.tokenizer}"
         " --settings {params.settings:q} --out {output} > {log} 2>&1"

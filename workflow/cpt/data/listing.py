@@ -1,12 +1,17 @@
 """What a source has on disk: its files, and whether any are still to fetch.
 
-Apart from the readers (cpt.data.sources, which import datatrove), because the workflow asks
-this at parse time, on every dry run of the reference DAG.
+Apart from the readers (cpt.data.readers, which import datatrove) and the download
+(cpt.data.download), because the workflow asks this at parse time, on every dry run of the
+reference DAG.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+
+class SourceError(ValueError):
+    """Bad input in a source file; the message names the file, the field and the fix."""
 
 
 def list_files(source: dict) -> list[str]:

@@ -27,7 +27,8 @@ from cpt.atomic import atomic_path, sha256_file, write_json
 from cpt.data.fast_tokenizer import Unsupported, reference_spans, splits_at_paragraphs, tiktoken_encoding
 from cpt.data.formats import DOCUMENT_SCHEMA
 from cpt.data.threads import cap_threads
-from cpt.data.sources import SourceError, expected_documents, read_documents, shard_files
+from cpt.data.listing import SourceError
+from cpt.data.readers import expected_documents, read_documents, shard_files
 from cpt.progress import RateLogger
 
 log = logging.getLogger("cpt")

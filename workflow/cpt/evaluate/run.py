@@ -37,7 +37,7 @@ def check_model_dir(model_dir: Path) -> None:
     if missing:
         raise FileNotFoundError(
             f"model dir {model_dir} lacks {', '.join(missing)}: step 0 needs a complete "
-            "model.base_dir (HF format), later steps a finished `cpt.train.export`")
+            "model.base_dir (HF format), later steps a finished `cpt.convert.export`")
 
 
 def resolve_device(device: str) -> str:

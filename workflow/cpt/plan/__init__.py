@@ -20,11 +20,11 @@ it applies: the same shape and recipe, never scaled from another).
 """
 
 from cpt.plan.make import make_plan, mix_warnings, render, warnings
-from cpt.plan.memory import largest_micro_batch, memory_per_gcd, model_shape, param_counts
+from cpt.plan.memory import largest_micro_batch, memory_per_gcd, param_counts
 from cpt.plan.schedule import schedule, seconds_per_step
 from cpt.plan.sources import mix_usage, source_sizes, tokens_per_step
-from cpt.settings import load_config
+from cpt.shape import model_shape
 
-__all__ = ["largest_micro_batch", "load_config", "make_plan", "memory_per_gcd", "mix_warnings", "mix_usage",
+__all__ = ["largest_micro_batch", "make_plan", "memory_per_gcd", "mix_warnings", "mix_usage",
            "model_shape", "param_counts",
            "render", "schedule", "seconds_per_step", "source_sizes", "tokens_per_step", "warnings"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from cpt.rundir.paths import RunDir
 from cpt import cluster
 from cpt.evaluate.steps import evaluated_steps
 from cpt.plan.rates import eval_task_hours, rate
@@ -29,7 +30,8 @@ def _job(config: dict, rule: str, count: int, hours: float, rate_info: dict | No
     nodes = req.get("nodes", 1)
     return {"count": count, "hours_estimated": hours, "hours_requested": req["hours"], "nodes": nodes,
             "partition": req["partition"] + (f"@{req['cluster']}" if "cluster" in req else ""),
-            "policy_limit_hours": cluster.walltime_limit(cluster.partition_policy(config, req), req["partition"], nodes),
+            "policy_limit_hours": cluster.walltime_limit(cluster.partition_policy(config, req), req["partition"],
+                                                         nodes),
             **({"rate": rate_info} if rate_info else {}), **extra}
 
 
@@ -43,7 +45,7 @@ def tokenize_job(config: dict, sizes: dict, run_dir: Path | None) -> dict:
         per_shard = sizes[name]["tokens"] / spec["shards"]
         by_source[name] = {"shards": spec["shards"], "min_shards": math.ceil(sizes[name]["tokens"] / capacity),
                            "tokens_per_shard": per_shard, "hours": per_shard / r["value"] / 3600}
-        listing = run_dir / "data" / "sources" / f"{name}.txt" if run_dir else None
+        listing = RunDir(run_dir).listing(name) if run_dir else None
         if listing and listing.exists():   # a job reads whole files: no more useful shards than files
             by_source[name]["files"] = sum(1 for line in listing.read_text().splitlines() if line.strip())
     return _job(config, "tokenize", sum(s["shards"] for s in by_source.values()),

@@ -7,7 +7,8 @@ from pathlib import Path
 from cpt.plan.evaluation import evaluation
 from cpt.plan import measured
 from cpt.plan.jobs import check_jobs, download_warnings, plan_jobs
-from cpt.plan.memory import largest_micro_batch, memory_per_gcd, model_shape, param_counts, usable_gb
+from cpt.plan.memory import largest_micro_batch, memory_per_gcd, param_counts, usable_gb
+from cpt.shape import model_shape
 from cpt.plan.schedule import schedule, seconds_per_step
 from cpt.plan.sources import mix_usage, source_sizes, tokens_per_step
 from cpt.plan.storage import storage, storage_warnings
@@ -179,7 +180,7 @@ def render_storage(bill: dict) -> list[str]:
     """Each kind's size and the footprint after each stage; the peak against the quota."""
     kinds = ("raw", "tokenized", "mixed", "checkpoints", "exports")
     c = bill["checkpoints"]
-    return [f"storage (TB)      " + "  ".join(f"{k} {bill[k + '_tb']:.2f}" for k in kinds),
+    return ["storage (TB)      " + "  ".join(f"{k} {bill[k + '_tb']:.2f}" for k in kinds),
             f"  checkpoints     {c['full']} with optimizer state, {c['weights_only']} weights only",
             "  after           " + "  ".join(f"{k} {v:.1f}" for k, v in bill["timeline_tb"].items()),
             f"  peak            {bill['total_tb']:.1f} TB of {bill['quota_tb']:g} TB quota "

@@ -18,10 +18,7 @@ ranks at small shapes, checks these figures.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
-from cpt.settings import ConfigError
 from cpt.train.config import loss_chunk_local_tokens
 
 GB = 1e9
@@ -38,21 +35,6 @@ LOSS_BYTES = {"plain": 12, "vocab_parallel": 16}
 # at TP=2 and TP=4, the unsplit part to the Llama-3.1-8B trace at TP=8 (9.1 GB of "Temp" for
 # 21 x 8192 tokens); the small shapes then come out 3-4% under their traces.
 BLOCK_UNSPLIT, BLOCK_SPLIT = 3.5, 7.0
-
-
-def model_shape(config: dict) -> tuple[dict, str]:
-    """The base model's HF config.json when downloaded, else slurm.planner.model."""
-    path = Path(config["model"]["base_dir"]) / "config.json"
-    if path.exists():
-        try:
-            return json.loads(path.read_text()), str(path)
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"{path} is not valid JSON ({err}): an interrupted download? Remove it and run "
-                              "`snakemake download_model` again") from None
-    if not config["slurm"]["planner"].get("model"):
-        raise ConfigError(f"{path} does not exist and slurm.planner.model is not set; "
-                          f"download the model (snakemake download_model) or give its shape there")
-    return config["slurm"]["planner"]["model"], "config (slurm.planner.model)"
 
 
 def param_counts(shape: dict) -> dict[str, int]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cpt.digest import config_digest
 from cpt.report.results import finished
+from cpt.settings import global_batch_rows
 
 
 def eval_results(results_dir: Path) -> dict[int, dict[str, float]]:
@@ -55,3 +57,16 @@ Config digest: `{facts['config_digest']}` (cpt.digest.config_digest of the run's
 
 {evals}
 """
+
+
+def card_facts(config: dict) -> dict:
+    """What a card says of the run, from its config (read at publish time: a card edit republishes nothing)."""
+    return {
+        "run": config["run"],
+        "base_model": config["model"].get("hub", {}).get("repo_id", config["model"]["base_dir"]),
+        "mix": {name: source["weight"] for name, source in config["data"]["sources"].items()},
+        "weighting": config["data"]["mix"]["weighting"],
+        "seq_len": config["data"]["seq_len"],
+        "tokens_per_step": global_batch_rows(config) * config["data"]["seq_len"],
+        "config_digest": config_digest(config),
+    }

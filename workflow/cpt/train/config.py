@@ -61,7 +61,7 @@ class TrainConfig:
     schedule: ScheduleConfig = ScheduleConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
     log_interval: int = 10
-    # Read by the chain (cpt.train.chain) and the rerun check (cpt.train.lineage), not by the loop;
+    # Read by the chain (cpt.chain) and the rerun check (cpt.rundir.lineage), not by the loop;
     # listed so the trainer knows every key of the section.
     resubmits: int = 3
     continue_from: int | None = None

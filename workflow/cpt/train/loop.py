@@ -3,8 +3,8 @@
 Every rank runs this. A SIGUSR1/SIGTERM (Slurm's pre-timeout warning) on any
 rank makes all ranks log the steps since the last metrics record, save at the
 next step boundary and return normally, so the job ends with exit code 0 and
-the chain's next job resumes from there (cpt.train.chain: a continuation).
-Resume takes the newest checkpoint of the run's lineage (cpt.train.lineage),
+the chain's next job resumes from there (cpt.chain: a continuation).
+Resume takes the newest checkpoint of the run's lineage (cpt.rundir.lineage),
 and the optimizer's hyperparameters come from the config, not the checkpoint.
 """
 
@@ -24,15 +24,19 @@ from torch.distributed.tensor import DTensor
 from torch.distributed.tensor.parallel import loss_parallel
 
 from cpt.atomic import sha256_file
-from cpt.train import attention, checkpoint, hf, launch, lineage, retention, writer_lock
+from cpt.live.sinks import Sinks
+from cpt.rundir import lineage
+from cpt.rundir.metrics import truncate_after
+from cpt.rundir.paths import METRICS
+from cpt.rundir import trainer_lock
+from cpt.train import attention, checkpoint, hf, launch, retention
 from cpt.train.config import TrainConfig
 from cpt.train.data import Loader, RowReader, open_shards
 from cpt.train.loss import chunked_cross_entropy
-from cpt.train.metrics import Metrics, truncate_after
+from cpt.train.metrics import Metrics
 from cpt.train.model import Llama
 from cpt.train.parallelize import DTYPES, parallelize
 from cpt.train.schedule import lr_at
-from cpt.train.sinks import Sinks
 from cpt.train.stop import StopRequest
 
 log = logging.getLogger("cpt")
@@ -47,7 +51,7 @@ class Paths:
     manifest: Path
     base_dir: Path
     train_dir: Path  # checkpoints/ and metrics.jsonl
-    live: dict = field(default_factory=dict)  # config `metrics:` (W&B) and the eval results dir: cpt.train.sinks
+    live: dict = field(default_factory=dict)  # config `metrics:` (W&B) and the eval results dir: cpt.live.sinks
 
     @property
     def checkpoints(self) -> Path:
@@ -67,11 +71,12 @@ def check_fits(args, cfg: TrainConfig, seq_len: int) -> None:
             raise launch.LaunchError(f"train.parallel.tp={tp} does not divide {what}={value}; pick a tp that does")
 
 
-def build(args, cfg: TrainConfig, seq_len: int, mesh, device: torch.device, materialize=contextlib.nullcontext()):
+def build(args, cfg: TrainConfig, seq_len: int, mesh, device: torch.device, materialize=None):
     """Model (materialized on `device`, weights uninitialized) and its optimizer.
 
     Built on meta and parallelized outside `materialize`, then materialized inside it: the memory
     trace passes a FakeTensorMode (fully_shard cannot run under one: DeviceMesh calls `nonzero`)."""
+    materialize = materialize or contextlib.nullcontext()
     repeat_kv = attention.select(cfg.attention, args, seq_len, mesh["tp"].size(), DTYPES[cfg.param_dtype], device)
     with torch.device("meta"):
         model = Llama(args, seq_len, repeat_kv=repeat_kv)
@@ -140,12 +145,29 @@ def run(cfg: TrainConfig, paths: Paths, *, seq_len: int, until_step: int, digest
     device = launch.init_distributed(ranks)
     try:
         # One writer: before anything in the train dir is read or written, all ranks stop if it has one.
-        with writer_lock.held_by_rank0(paths.train_dir):
+        with one_writer(paths.train_dir):
             resume = resume_point(paths, until_step, rank0=ranks.rank == 0)
             return _train(cfg, paths, args, shards, resume, stop, device, seq_len, until_step,
                           digests or {"training": None, "config": None})
     finally:
         dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def one_writer(train_dir: Path):
+    """The train dir's lock (cpt.rundir.trainer_lock) held by rank 0; every rank raises
+    TrainDirBusy when rank 0 cannot take it."""
+    with contextlib.ExitStack() as stack:
+        refused = [None]
+        if dist.get_rank() == 0:
+            try:
+                stack.enter_context(trainer_lock.held(train_dir))
+            except trainer_lock.TrainDirBusy as err:
+                refused = [str(err)]
+        dist.broadcast_object_list(refused, src=0)
+        if refused[0]:
+            raise trainer_lock.TrainDirBusy(refused[0])
+        yield
 
 
 def resume_point(paths: Paths, until_step: int, rank0: bool) -> Path:
@@ -157,7 +179,7 @@ def resume_point(paths: Paths, until_step: int, rank0: bool) -> Path:
     if resume is None:
         raise checkpoint.CheckpointError(f"{paths.checkpoints}: no complete checkpoint of this run up to step "
                                          f"{until_step} to start from; step 0 comes from `python -m "
-                                         "cpt.train.import_base` (the train_import rule)")
+                                         "cpt.convert.import_base` (the train_import rule)")
     retention.check_resume(resume)
     return resume
 
@@ -178,7 +200,7 @@ def _train(cfg, paths, args, shards, resume, stop, device, seq_len, until_step, 
     ancestry = lineage.child_record(record, digests)
     step, position = record["step"], record.get("rows_consumed", 0)
     rank0 = dist.get_rank() == 0
-    metrics_path = paths.train_dir / "metrics.jsonl"
+    metrics_path = paths.train_dir / METRICS
     if rank0:
         truncate_after(metrics_path, step)
         log.info("resumed from %s (step %d, row %d); training to step %d", resume, step, position, until_step)

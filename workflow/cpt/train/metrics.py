@@ -2,7 +2,7 @@
 
 The report stage plots metrics.jsonl; after a resume the lines past the resumed
 step are dropped so a step never appears twice. Rank 0 also hands each record to
-the live sinks (cpt.train.sinks: TensorBoard, W&B).
+the live sinks (cpt.live.sinks: TensorBoard, W&B).
 """
 
 from __future__ import annotations
@@ -37,14 +37,6 @@ def memory_peak_gb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # KiB on Linux
 
 
-def truncate_after(path: Path, step: int) -> None:
-    """Drop records of steps after `step` (written by a run that died before its next checkpoint)."""
-    if not path.exists():
-        return
-    lines = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-    path.write_text("".join(line + "\n" for line in lines))
-
-
 class Metrics:
     """Accumulates step timings between log points; only rank 0 writes."""
 
@@ -54,7 +46,7 @@ class Metrics:
         self.flops_per_token, self.tokens_per_step = flops_per_token, tokens_per_step
         self.end_step, self.total_steps, self.log_interval = end_step, total_steps, log_interval
         self.peak = peak_flops(device)
-        self.sinks = sinks if write else None  # cpt.train.sinks.Sinks
+        self.sinks = sinks if write else None  # cpt.live.sinks.Sinks
         self._steps, self._time, self._wait = 0, 0.0, 0.0
         self._start = time.monotonic()
         self._start_step: int | None = None

@@ -1,7 +1,12 @@
-"""The parallel recipe, in the one order that works on torch 2.13 (DESIGN.md traps):
+"""The parallel recipe, in the one order that works on torch 2.13:
 
     tensor parallel (+ sequence parallel) -> compile each block in place
     -> activation checkpointing -> FSDP2 (HSDP): embedding, each block, norm + head, root
+
+Why this order (torch 2.13, found on this hardware): checkpoint_wrapper before compile
+crashes with TP, so each block is compiled in place first (which also keeps state-dict
+names free of `_orig_mod.`); sequence parallel puts every parameter on the TP mesh, which
+clip_grad_norm_ needs; and the TP embedding's output is cloned (see apply_tp).
 
 Each step is a small function switched by the train config; the model file
 knows nothing of this.

@@ -1,4 +1,4 @@
-"""`python -m cpt.train.export`: a complete checkpoint as a self-contained HF dir (for evaluation)."""
+"""`python -m cpt.convert.export`: a complete checkpoint as a self-contained HF dir (for evaluation)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ log = logging.getLogger("cpt")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cpt.train.export", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m cpt.convert.export", description=__doc__)
     parser.add_argument("--checkpoint", type=Path, required=True, help="a step-<N> dir with complete.json")
     parser.add_argument("--base-dir", type=Path, required=True, help="the HF base dir (config, tokenizer)")
     parser.add_argument("--out", type=Path, required=True, help="the HF dir to write (replaced atomically)")

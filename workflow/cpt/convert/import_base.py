@@ -1,4 +1,4 @@
-"""`python -m cpt.train.import_base`: step 0 of a run, imported from the HF base model dir.
+"""`python -m cpt.convert.import_base`: step 0 of a run, imported from the HF base model dir.
 
 One process reads the safetensors into native names (fp32 master weights) and
 writes a weights-only DCP checkpoint with its completion marker; training on
@@ -31,7 +31,7 @@ def import_base(base_dir: str | Path, checkpoints: str | Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cpt.train.import_base", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m cpt.convert.import_base", description=__doc__)
     parser.add_argument("--base-dir", type=Path, required=True, help="HF Llama dir")
     parser.add_argument("--checkpoints", type=Path, required=True, help="results/<run>/train/checkpoints")
     ns = parser.parse_args(argv)

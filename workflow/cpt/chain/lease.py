@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Iterator
 
 from cpt.atomic import write_json
+from cpt.rundir.paths import WRITER as RECORD
 
-RECORD = "writer.json"
 LOCK = "writer.lock"
 # squeue states of a job that may still train (COMPLETING: its batch script has already exited).
 LIVE_STATES = {"PENDING", "RUNNING", "CONFIGURING", "SUSPENDED", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
@@ -64,7 +64,7 @@ def read(run: str, train_dir: str | Path) -> dict:
         record = json.loads(path.read_text())
         assert isinstance(record, dict) and isinstance(record["jobs"], list)
     except (json.JSONDecodeError, KeyError, AssertionError):
-        raise LeaseError(f"{path}: not a writer record written by cpt.train.lease (corrupt or foreign). If squeue "
+        raise LeaseError(f"{path}: not a writer record written by cpt.chain.lease (corrupt or foreign). If squeue "
                          f"shows no training job of run {run!r} and no trainer runs, delete the file and retry"
                          ) from None
     where = str(Path(train_dir).resolve())

@@ -17,22 +17,16 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-log = logging.getLogger("cpt")
+from cpt.live.scalars import scalars
+from cpt.rundir.paths import RunDir
 
-# The x axes: every other number of a record is a scalar against them.
-AXES = ("step", "tokens_seen")
+log = logging.getLogger("cpt")
 
 
 def live_settings(config: dict) -> dict:
     """What a trainer's `--live` carries: config `metrics:` (W&B) and where eval results
     appear (the W&B run logs them as they finish)."""
-    run_dir = f"{config.get('results_dir', 'results')}/{config['run']}"
-    return {**(config.get("metrics") or {}), "eval_results": f"{run_dir}/eval/results"}
-
-
-def scalars(record: dict) -> dict[str, float]:
-    """A record's plottable values (MFU is None where the device's peak is unknown)."""
-    return {key: float(value) for key, value in record.items() if key not in AXES and value is not None}
+    return {**(config.get("metrics") or {}), "eval_results": str(RunDir.of(config).eval_results)}
 
 
 class TensorBoard:
@@ -71,7 +65,7 @@ class Sinks:
         makers = [lambda: TensorBoard(self.train_dir / "tensorboard", resumed_step=resumed_step,
                                       resumed_tokens=resumed_tokens)]
         if self.settings.get("wandb"):
-            from cpt.train.wandb_sink import WandbSink
+            from cpt.live.wandb_sink import WandbSink
             makers.append(lambda: WandbSink(self.train_dir / "wandb", self.settings["wandb"], self.run_config,
                                             eval_results=self.settings.get("eval_results")))
         for make in makers:

@@ -1,5 +1,6 @@
-"""One trainer per train directory, enforced by the trainer: rank 0 holds an exclusive flock of
-`<train>/trainer.lock` for as long as it trains.
+"""One trainer per train directory, enforced by the trainer: its rank 0 holds an exclusive flock of
+`<train>/trainer.lock` for as long as it trains (cpt.train.loop; torch-free here, so the chain's
+lease and the status view could use the same lock).
 
 torchrun starts each rank in a session of its own, so a launcher killed with SIGKILL (the OOM
 killer, a lost login shell) leaves its ranks training; without this lock a second trainer on
@@ -32,10 +33,11 @@ from pathlib import Path
 from typing import Iterator
 
 from cpt.atomic import write_json
+from cpt.rundir.paths import TRAINER as RECORD
+from cpt.rundir.paths import TRAINER_LOCK as LOCK
 
 log = logging.getLogger("cpt")
 
-LOCK, RECORD = "trainer.lock", "trainer.json"
 UNSUPPORTED = {errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP}
 
 
@@ -64,24 +66,6 @@ def held(train_dir: Path) -> Iterator[None]:
                         "only, not one on another node", train_dir)
         write_json(train_dir / RECORD, {"host": socket.gethostname(), "pid": os.getpid(),
                                         "since": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-        yield
-
-
-@contextlib.contextmanager
-def held_by_rank0(train_dir: Path) -> Iterator[None]:
-    """`held` on rank 0 of the process group; every rank raises TrainDirBusy when rank 0 cannot lock."""
-    import torch.distributed as dist
-
-    with contextlib.ExitStack() as stack:
-        refused = [None]
-        if dist.get_rank() == 0:
-            try:
-                stack.enter_context(held(train_dir))
-            except TrainDirBusy as err:
-                refused = [str(err)]
-        dist.broadcast_object_list(refused, src=0)
-        if refused[0]:
-            raise TrainDirBusy(refused[0])
         yield
 
 

@@ -1,4 +1,4 @@
-"""`python -m cpt.train.wandb_sync`: upload a run's offline W&B data from the login node.
+"""`python -m cpt.live.wandb_sync`: upload a run's offline W&B data from the login node.
 
 Training jobs write the W&B run offline (compute nodes have no internet); this
 uploads every offline dir of the run not yet synced, in start order, to the one run
@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
-from cpt.train.wandb_files import offline_runs
-from cpt.train.wandb_sink import WandbSink, run_id
+from cpt.live.wandb_files import offline_runs
+from cpt.live.wandb_sink import WandbSink, run_id
 
 log = logging.getLogger("cpt")
 
@@ -75,7 +75,7 @@ def sync(train_dir: Path, live: dict, training_done: bool) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cpt.train.wandb_sync", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m cpt.live.wandb_sync", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train-dir", type=Path, required=True)
     parser.add_argument("--live", type=json.loads, required=True, help="config metrics: and eval_results, as JSON")

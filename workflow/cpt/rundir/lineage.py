@@ -18,23 +18,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import time
 from pathlib import Path
 
 from cpt.atomic import write_json
 from cpt.digest import training_digest, training_keys
+from cpt.rundir.paths import HISTORY, MARKER, STEP_DIR, step_dir
 from cpt.settings import ConfigError
 
 log = logging.getLogger("cpt")
-MARKER = "complete.json"
-HISTORY = "run.json"
 RESUME_WEIGHTS_ONLY_ENV = "CPT_RESUME_WEIGHTS_ONLY"   # consent to restart AdamW at a weights-only step
-STEP_DIR = re.compile(r"^step-(\d{8})$")
-
-
-def step_dir(root: str | Path, step: int) -> Path:
-    return Path(root) / f"step-{step:08d}"
 
 
 def marker(path: str | Path) -> dict | None:
@@ -82,7 +75,8 @@ def invalid_reason(record: dict, history: list[dict]) -> str | None:
         if len(history) == 1:
             return None  # written before checkpoints carried digests, by a run that never changed settings
         return "it predates digests in complete.json and the run's settings changed since"
-    for ancestor in [*record.get("lineage", []), {"step": record["step"], "training_digest": record["training_digest"]}]:
+    own = {"step": record["step"], "training_digest": record["training_digest"]}
+    for ancestor in [*record.get("lineage", []), own]:
         expected = digest_at(history, ancestor["step"])
         if ancestor["step"] > 0 and ancestor["training_digest"] != expected:
             return (f"step {ancestor['step']} of its lineage was trained with settings {ancestor['training_digest']}, "

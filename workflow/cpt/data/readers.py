@@ -1,4 +1,4 @@
-"""Raw text sources: hub download, file listing, and strict datatrove readers.
+"""Raw text sources read as datatrove documents, by strict readers.
 
 A source (config data.sources.<name>) is a set of parquet or jsonl files under
 `local_dir` matching `glob`. Text comes from one field, or from an adapter for
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (RecordBatch.cast loads it: here it is start-up, not reading)
@@ -21,39 +21,9 @@ from datatrove.data import Document
 from datatrove.io import get_shard_from_paths_file
 from datatrove.pipeline.readers import JsonlReader, ParquetReader
 
-from cpt.atomic import atomic_path, write_json
-from cpt.data.listing import list_files
-from cpt.data.stack_v2 import fetch_contents
-from cpt.hub import download, snapshot_arguments
+from cpt.data.listing import SourceError
 
 log = logging.getLogger("cpt")
-
-
-class SourceError(ValueError):
-    """Bad input in a source file; the message names the file, the field and the fix."""
-
-
-# --- hub download (login node: compute nodes have no internet) ---------------------
-
-def download_arguments(source: dict) -> dict:
-    """Arguments of huggingface_hub.snapshot_download for a source's hub entry."""
-    return snapshot_arguments(source["hub"], source["local_dir"], "dataset")
-
-
-def ensure_files(name: str, source: dict, snapshot: Callable[..., object] | None = None) -> list[str]:
-    """List the source's files, downloading them from the hub first when none exist."""
-    files = list_files(source)
-    if not files and source.get("hub"):
-        log.info("source %s: no local files match %s/%s", name, source["local_dir"], source["glob"])
-        download(source["hub"], source["local_dir"], "dataset", snapshot)
-    if source.get("content_fetch"):
-        fetch_contents(name, source)  # resumable: a no-op once every content file is there
-    files = list_files(source)
-    if not files:
-        raise SourceError(f"source {name}: no file matches data.sources.{name}.glob={source['glob']!r} under "
-                          f"local_dir={source['local_dir']!r}; fix the glob or local_dir, or set "
-                          f"data.sources.{name}.hub to download it")
-    return files
 
 
 # --- adapters: a raw row -> datatrove's document dict -----------------------------
@@ -213,39 +183,3 @@ def _documents(reader, name: str, source: dict, files: list[str]) -> Iterator[Do
             path = Path(source["local_dir"]) / rel_path
             raise SourceError(f"{path}: cannot read it as {source['format']} ({type(err).__name__}: {err}); "
                               f"re-download the file or fix data.sources.{name}.format") from err
-
-
-def write_listing(out: str | Path, local_dir: str, files: list[str]) -> None:
-    """The listing tokenize jobs shard (datatrove's paths_file format: a path per line), and beside it
-    `<out>.json` with each file's size and mtime: Snakemake reruns a job whose small inputs changed
-    content, so that fingerprint is what makes an edited source file rerun its source's tokenize jobs."""
-    with atomic_path(out) as tmp:
-        tmp.write_text("".join(f"{f}\n" for f in files))
-    stats = [(Path(local_dir) / f).stat() for f in files]
-    write_json(f"{out}.json", [{"path": f, "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
-                               for f, st in zip(files, stats)])
-
-
-def main(argv: list[str] | None = None) -> None:
-    """python -m cpt.data.sources --name N --spec JSON --out LISTING: list (downloading if needed)."""
-    import argparse
-    import json
-
-    parser = argparse.ArgumentParser(description="List a source's files, downloading them from the hub if absent.")
-    parser.add_argument("--name", required=True)
-    parser.add_argument("--spec", required=True, help="the source's config entry as JSON")
-    parser.add_argument("--out", required=True, help="listing to write (one path per line, relative to local_dir)")
-    parser.add_argument("--download-only", action="store_true",
-                        help="only download (a data-transfer-node job); --out gets a small record, not the listing")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    files = ensure_files(args.name, json.loads(args.spec))
-    if args.download_only:
-        write_json(args.out, {"source": args.name, "files": len(files)})
-    else:
-        write_listing(args.out, json.loads(args.spec)["local_dir"], files)
-    log.info("source %s: %d files", args.name, len(files))
-
-
-if __name__ == "__main__":
-    main()

@@ -2,26 +2,27 @@
 
 Every segment reopens the same run (its id lives in `<train_dir>/wandb/cpt-state.json`)
 in offline mode (Frontier's compute nodes have no internet); `snakemake wandb_sync` on
-the login node uploads the offline dirs in order (cpt.train.wandb_sync).
+the login node uploads the offline dirs in order (cpt.live.wandb_sync).
 
 W&B needs its own row counter (`_step`) to grow across the offline dirs of one run, so
 rows are numbered here and the charts use their own x axes (`define_metric`):
 `train/step` for training, `eval/step` (the evaluated checkpoint) for eval results,
 which arrive after training has moved on. A job resumes from what the offline files
-hold (cpt.train.wandb_files): steps a killed job logged and W&B wrote are skipped,
+hold (cpt.live.wandb_files): steps a killed job logged and W&B wrote are skipped,
 steps it lost are logged again (from metrics.jsonl up to the resumed checkpoint, by
 the trainer after it), so the run has each step once, in order.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
 
 from cpt.report.results import finished
-from cpt.train import wandb_files
-from cpt.train.sinks import scalars
+from cpt.live import wandb_files
+from cpt.live.scalars import scalars
+from cpt.rundir.metrics import read_metrics
+from cpt.rundir.paths import METRICS
 
 RUN_ID = "cpt-run-id"  # the W&B run id every segment of this training run reopens
 
@@ -62,16 +63,16 @@ class WandbSink:
         self.dir, self.eval_results = wandb_dir, Path(eval_results) if eval_results else None
         self.state = progress(wandb_dir)
         self.run = wandb.init(project=settings["project"], entity=settings.get("entity"), name=settings.get("name"),
-                              group=settings.get("group"), tags=settings.get("tags"), id=run_id(wandb_dir, settings.get("id")),
+                              group=settings.get("group"), tags=settings.get("tags"),
+                              id=run_id(wandb_dir, settings.get("id")),
                               resume="allow", mode=mode or settings.get("mode", "offline"), dir=str(wandb_dir),
                               config=run_config, settings=wandb.Settings(console="off", silent=True))
         for axis in ("train", "eval"):
             self.run.define_metric(f"{axis}/step")
             self.run.define_metric(f"{axis}/*", step_metric=f"{axis}/step")
         # Steps up to the resumed checkpoint that W&B lost with a killed job: metrics.jsonl has them.
-        metrics = wandb_dir.parent / "metrics.jsonl"
-        for line in metrics.read_text().splitlines() if metrics.exists() else []:
-            self._log_training(json.loads(line))
+        for record in read_metrics(wandb_dir.parent / METRICS).records:
+            self._log_training(record)
 
     def _log(self, row: dict) -> None:
         self.state["row"] += 1
