@@ -194,10 +194,11 @@ def test_second_trainer_on_a_live_train_dir_is_refused(tmp_path, model_dir, mani
     launcher = h.torchrun(2, argv, tmp_path / "first.log")
     first_log = lambda: (tmp_path / "first.log").read_text()[-3000:]  # noqa: E731
     metrics, deadline = train_dir / "metrics.jsonl", time.monotonic() + 180
-    while not metrics.exists() and time.monotonic() < deadline and launcher.poll() is None:
+    logged = lambda: metrics.exists() and metrics.read_text().endswith("\n")  # noqa: E731 (a step, not an empty file)
+    while not logged() and time.monotonic() < deadline and launcher.poll() is None:
         time.sleep(0.01)
     ranks = h.children(launcher.pid)
-    assert metrics.exists() and len(ranks) == 2, first_log()
+    assert logged() and len(ranks) == 2, first_log()
     for pid in ranks:  # frozen, so they cannot finish before the second trainer has tried
         os.kill(pid, signal.SIGSTOP)
     launcher.kill()

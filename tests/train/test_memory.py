@@ -67,7 +67,7 @@ def test_planner_charges_one_loss_chunk_whatever_the_row_length():
     """The reference at 32,768 tokens and TP 1 charged one whole row of logits (50.4 GB); a chunk of
     train.loss_chunk_tokens bounds it, and the reference itself (8,192-token rows) is unchanged."""
     from cpt.plan.memory import LOSS_BYTES, memory_per_gcd
-    from cpt.settings import load_config
+    from cpt.checks.config import load_config
 
     config = load_config([str(ROOT / "config.yaml")])
     shape, chunk = config["slurm"]["planner"]["model"], config["train"]["loss_chunk_tokens"]

@@ -6,6 +6,8 @@ next step boundary and return normally, so the job ends with exit code 0 and
 the chain's next job resumes from there (cpt.chain: a continuation).
 Resume takes the newest checkpoint of the run's lineage (cpt.rundir.lineage),
 and the optimizer's hyperparameters come from the config, not the checkpoint.
+Rank 0 holds the train dir's lock (cpt.rundir.trainer_lock) from before the dir is
+read until the segment ends: a second trainer of the same dir stops at start.
 """
 
 from __future__ import annotations
@@ -25,10 +27,9 @@ from torch.distributed.tensor.parallel import loss_parallel
 
 from cpt.atomic import sha256_file
 from cpt.live.sinks import Sinks
-from cpt.rundir import lineage
+from cpt.rundir import lineage, trainer_lock
 from cpt.rundir.metrics import truncate_after
 from cpt.rundir.paths import METRICS
-from cpt.rundir import trainer_lock
 from cpt.train import attention, checkpoint, hf, launch, retention
 from cpt.train.config import TrainConfig
 from cpt.train.data import Loader, RowReader, open_shards
