@@ -100,6 +100,7 @@ class Trainer:
         loss, grad_norm, _ = parts.timed(GRADIENTS, gradients, self.model, self.optimizer, inputs,
                                          targets, 1e-4, self.cfg, False, False)
         parts.timed("optimizer", lambda: (self.optimizer.step(), self.optimizer.zero_grad(set_to_none=True)))
+        # The record's timings are placeholders: what is measured here is the cost of writing it.
         parts.timed("metrics + sinks", self.metrics.step, self.step_number, loss=loss, lr=1e-4, grad_norm=grad_norm,
                     step_time=0.1, data_wait=0.0, tokens_seen=self.step_number * self.seq_len)
 
