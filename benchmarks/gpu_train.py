@@ -4,7 +4,7 @@ and torchtitan's published anchor.
     python benchmarks/gpu_train.py [--shape auto] [--seq-len 8192] [--batch 1] [--steps 10] [--json F]
 
 Trainer path: cpt.train.loop.build (attention check, TP/compile/AC/FSDP2 recipe with bf16
-params and fp32 reduce), train_step, clip_grad_norm and AdamW, the loss all-reduce and the
+params and fp32 reduce), loop.gradients (the chunked loss, clipping, the loss all-reduce), AdamW and the
 device sync of every step, in one nccl rank. Bare loop: the same model, tokens and optimizer
 on the plain module, per-block compile and full activation checkpointing (8,192 tokens need
 them) under bf16 autocast, no FSDP or DTensor. Both get the same random tokens (the loader's
@@ -76,7 +76,8 @@ def planner_memory(shape: dict, cfg: TrainConfig, seq_len: int) -> dict:
 
     config = {"train": {"parallel": cfg.parallel, "local_batch": cfg.local_batch, "param_dtype": cfg.param_dtype,
                         "reduce_dtype": cfg.reduce_dtype, "activation_checkpointing": cfg.activation_checkpointing,
-                        "activation_checkpointing_every": cfg.activation_checkpointing_every},
+                        "activation_checkpointing_every": cfg.activation_checkpointing_every,
+                        "loss_chunk_tokens": cfg.loss_chunk_tokens},
               "data": {"seq_len": seq_len}}
     return memory_per_gcd(config, shape)
 
@@ -111,12 +112,8 @@ def trainer_run(args: ModelArgs, cfg: TrainConfig, mesh, device, tokens) -> list
     model, optimizer = loop.build(args, cfg, tokens.shape[1] - 1, mesh, device)
     model.init_weights()
 
-    def forward_backward():
-        loss = loop.train_step(model, tokens[:, :-1], tokens[:, 1:], tp=False)
-        loop.clip_grad_norm(model, cfg.optimizer.grad_clip)
-        shared = torch.stack([loss.detach().float(), torch.zeros((), device=device)])  # loss + stop flag
-        dist.all_reduce(shared)
-        shared[0].item()
+    def forward_backward():  # the loop's step up to the optimizer: loss, clipping, the loss all-reduce
+        loop.gradients(model, optimizer, tokens[:, :-1], tokens[:, 1:], cfg.optimizer.lr, cfg, False, False)
 
     return timed_steps(forward_backward, optimizer, cfg.steps, device)
 

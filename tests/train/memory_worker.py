@@ -55,7 +55,8 @@ def main(spec_path, out):
               "by_ac_mode": {mode: traced_training(replace(train, activation_checkpointing=mode), args, seq_len, mesh,
                                                    device)["Total"] for mode in ("none", "selective")}}
     one_pass = replace(train, micro_batch=train.local_batch)
-    steps = {"one_pass": one_pass_step, "chunked": lambda *a: train_step(*a, micro_batch=train.local_batch)}
+    steps = {"one_pass": one_pass_step,
+             "chunked": lambda *a: train_step(*a, micro_batch=train.local_batch, chunk_tokens=train.loss_chunk_tokens)}
     result["working_set"] = {name: {vocab: step_peak(one_pass, {**spec["shape"], "vocab_size": vocab}, seq_len, mesh,
                                                      device, fn) for vocab in spec["vocabs"]}
                              for name, fn in steps.items()}

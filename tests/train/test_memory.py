@@ -16,9 +16,10 @@ from cpt.plan.trace import trace_memory
 ROOT = h.Path(__file__).resolve().parents[2]
 SHAPE = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
          "num_key_value_heads": 2, "vocab_size": 2048, "tie_word_embeddings": False}
-TRAIN = {"local_batch": 4, "micro_batch": 2, "parallel": {"dp_replicate": 1, "dp_shard": 2, "tp": 2},
-         "activation_checkpointing": "full", "param_dtype": "float32", "reduce_dtype": "float32"}
 SEQ_LEN = 128
+TRAIN = {"local_batch": 4, "micro_batch": 2, "parallel": {"dp_replicate": 1, "dp_shard": 2, "tp": 2},
+         "activation_checkpointing": "full", "param_dtype": "float32", "reduce_dtype": "float32",
+         "loss_chunk_tokens": SEQ_LEN}
 VOCABS = (2048, 8192)
 
 
@@ -98,3 +99,20 @@ def test_model_ranks_checkpointing_modes_as_the_trace_at_a_second_shape():
     print("".join(f"\n{m}: traced {traced[m] * 1e3:.2f} MB, modelled {modelled[m] * 1e3:.2f} MB" for m in traced))
     assert traced["none"] > traced["selective"] > traced["full"]
     assert modelled["none"] > modelled["selective"] > modelled["full"]
+
+
+def test_planner_charges_one_loss_chunk_whatever_the_row_length():
+    """The reference at 32,768 tokens and TP 1 charged one whole row of logits (50.4 GB); a chunk of
+    train.loss_chunk_tokens bounds it, and the reference itself (8,192-token rows) is unchanged."""
+    from cpt.plan.memory import LOSS_BYTES, memory_per_gcd
+    from cpt.checks.config import load_config
+
+    config = load_config([str(ROOT / "config.yaml")])
+    shape, chunk = config["slurm"]["planner"]["model"], config["train"]["loss_chunk_tokens"]
+    assert memory_per_gcd(config, shape)["total"] == pytest.approx(15.74, abs=0.01)
+    config["data"]["seq_len"], config["train"]["parallel"]["tp"] = 32768, 1
+    mem = memory_per_gcd(config, shape, micro_batch=1)
+    bound = chunk * shape["vocab_size"] * LOSS_BYTES["plain"] / 1e9
+    assert mem["working set (loss chunk)"] == pytest.approx(bound)  # 12.6 GB: 8,192 of the 32,768 tokens
+    config["train"]["loss_chunk_tokens"] = 2048  # smaller chunks: a block's recompute is the peak then
+    assert memory_per_gcd(config, shape, micro_batch=1)["total"] < mem["total"]

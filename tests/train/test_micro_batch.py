@@ -1,5 +1,6 @@
 """Micro-batches (gradient accumulation), the chunked loss and activation checkpointing on real gloo
-ranks: the same loss and gradients as the one-pass step without checkpointing, exact resume mid-run."""
+ranks: the same loss and gradients as the one-pass, one-chunk step without checkpointing, exact
+resume mid-run."""
 
 import json
 
@@ -14,10 +15,18 @@ TP2 = {"dp_replicate": 1, "dp_shard": 2, "tp": 2}
 DP2 = {"dp_replicate": 1, "dp_shard": 2, "tp": 1}
 
 
-# label -> overrides of the base config (TP2, local batch 4, one pass, no checkpointing)
-VARIANTS = {"one pass": {}, "micro 2": {"micro_batch": 2}, "micro 1": {"micro_batch": 1},
-            "selective": {"activation_checkpointing": "selective", "activation_checkpointing_every": 2},
-            "full": {"activation_checkpointing": "full"}}
+# label -> overrides of the base config (TP2, local batch 4 rows of 32 tokens, no checkpointing). The
+# reference is one pass with the loss in one chunk; chunks of 32 tokens are the trainer's former one
+# row per chunk, 20 split rows (10 tokens per TP rank), 48 span two.
+ONE_CHUNK = 10**9
+VARIANTS = {"one pass": {"loss_chunk_tokens": ONE_CHUNK},
+            "micro 2": {"micro_batch": 2, "loss_chunk_tokens": ONE_CHUNK},
+            "micro 1": {"micro_batch": 1, "loss_chunk_tokens": ONE_CHUNK},
+            "chunk 32": {"loss_chunk_tokens": 32}, "chunk 48": {"loss_chunk_tokens": 48},
+            "micro 2, chunk 20": {"micro_batch": 2, "loss_chunk_tokens": 20},
+            "selective": {"activation_checkpointing": "selective", "activation_checkpointing_every": 2,
+                          "loss_chunk_tokens": ONE_CHUNK},
+            "full": {"activation_checkpointing": "full", "loss_chunk_tokens": ONE_CHUNK}}
 
 
 @pytest.fixture(scope="module")
@@ -33,14 +42,13 @@ def variants(tmp_path_factory, model_dir):
     return torch.load(out)
 
 
-def test_micro_batches_give_the_one_pass_loss_and_gradients(variants):
-    one_pass = variants["one pass"]
+@pytest.mark.parametrize("label", ["micro 2", "micro 1", "chunk 32", "chunk 48", "micro 2, chunk 20"])
+def test_micro_batches_and_loss_chunks_give_the_one_pass_loss_and_gradients(variants, label):
+    one_pass, got = variants["one pass"], variants[label]
     assert one_pass["loss"] > 1  # a real loss (log 128 = 4.85 at random init), not an empty sum
-    for label in ("micro 2", "micro 1"):
-        got = variants[label]
-        assert got.keys() == one_pass.keys()
-        for name, want in one_pass.items():
-            torch.testing.assert_close(got[name], want, atol=1e-6, rtol=1e-5, msg=f"{label}: {name}")
+    assert got.keys() == one_pass.keys()
+    for name, want in one_pass.items():
+        torch.testing.assert_close(got[name], want, atol=1e-6, rtol=1e-5, msg=f"{label}: {name}")
 
 
 @pytest.mark.parametrize("mode", ["selective", "full"])

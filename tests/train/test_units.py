@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from cpt.data.formats import ManifestError
+from cpt.rundir import trainer_lock
 from cpt.train import checkpoint, launch
 from cpt.train.config import TrainConfig, checkpointed_blocks, load_train_config
 from cpt.train.data import Loader, RowReader, open_shards
@@ -139,3 +140,13 @@ def test_peaks_by_exact_device_name():
     assert peak_tflops("NVIDIA H200") == 989.0 and peak_tflops("NVIDIA H100 80GB HBM3") == 989.0
     assert peak_tflops("NVIDIA H100 PCIe") == 756.0 and peak_tflops("NVIDIA H100 NVL") == 835.0
     assert peak_tflops("NVIDIA H100") is None and peak_tflops("NVIDIA H100 SXM5 94GB") is None   # unlisted: no guess
+
+
+def test_lock_mount_options_of_the_deepest_mount():
+    mountinfo = ("22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+                 "40 22 0:50 / /lustre/orion rw,nosuid shared:20 - lustre 10.0.0.1@o2ib:/orion rw,localflock\n"
+                 "41 22 0:51 / /lustre/orion\\040old rw shared:21 - lustre 10.0.0.1@o2ib:/old rw,flock\n")
+    assert "localflock" in trainer_lock.mount_options("/lustre/orion/proj/results", mountinfo)
+    assert "flock" in trainer_lock.mount_options("/lustre/orion old/x", mountinfo)
+    assert trainer_lock.mount_options("/lustre/orionx", mountinfo) == {"rw", "relatime"}
+

@@ -95,3 +95,32 @@ def import_step0(model_dir: Path, train_dir: Path) -> None:
 def losses(train_dir: Path) -> dict[int, float]:
     lines = (train_dir / "metrics.jsonl").read_text().splitlines()
     return {r["step"]: r["loss"] for r in map(json.loads, lines)}
+
+
+def torchrun(nprocs: int, argv: list[str], log: Path) -> subprocess.Popen:
+    """A real torchrun launcher of `nprocs` ranks (each in a session of its own), output to `log`."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                             f"--nproc-per-node={nprocs}", *argv], env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+
+
+def children(pid: int) -> list[int]:
+    """Live processes whose parent is `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie (an orphan's exit status goes to whoever adopted it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False

@@ -18,7 +18,7 @@ which equals real ranks at small shapes, checks these figures.
 
 from __future__ import annotations
 
-from cpt.train.config import LOSS_CHUNK_ROWS, checkpointed_blocks
+from cpt.train.config import checkpointed_blocks, loss_chunk_local_tokens
 
 GB = 1e9
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
@@ -70,12 +70,14 @@ def memory_per_gcd(config: dict, shape: dict, micro_batch: int | None = None) ->
         # block's backward), and the current block's gradient.
         block_params = (block + max(block, matrix)) * pbytes + block * rbytes
     loss = LOSS_BYTES["vocab_parallel" if tp > 1 else "plain"]
+    # One chunk of train.loss_chunk_tokens tokens (over the TP group), or the whole pass if smaller.
+    chunk = min(tp * loss_chunk_local_tokens(train["loss_chunk_tokens"], tp), tokens)
     kept, first, last = activations(train, layers, tokens * h * pbytes / tp, block_work)
     grads = 4 * counts["total"] / shards  # fp32, sharded; set to None after each step
     earlier = grads if micro < train["local_batch"] else 0  # of earlier micro-batches
     head_grad = 0 if shape.get("tie_word_embeddings") else 4 * matrix / shards  # a tied one waits for the root
     phases = {  # (sharded grads, gathered params and grad buffers, activations kept, working set)
-        "loss chunk": (earlier, loss_params / tp, kept, LOSS_CHUNK_ROWS * seq * vocab / tp * loss),
+        "loss chunk": (earlier, loss_params / tp, kept, chunk * vocab / tp * loss),
         # Backward's first recomputed block: what is kept still held, only the head's gradient done.
         "block recompute": (max(earlier, head_grad), block_params / tp, *first),
         # Its last block: activations freed, every unit but it and the embedding reduce-scattered.

@@ -16,6 +16,8 @@ STEP_DIR = re.compile(r"^step-(\d{8})$")
 # files of the train dir that more than one module reads
 HISTORY = "run.json"              # the run's settings history (cpt.rundir.lineage)
 WRITER = "writer.json"            # the one-writer record (cpt.chain.lease)
+TRAINER_LOCK = "trainer.lock"     # flock held by a trainer's rank 0 for its life (cpt.rundir.trainer_lock)
+TRAINER = "trainer.json"          # who holds it: host, pid, since
 CHAIN_CONFIG = "chain-config.json"
 METRICS = "metrics.jsonl"
 

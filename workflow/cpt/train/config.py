@@ -12,9 +12,6 @@ from pathlib import Path
 
 import yaml
 
-# Sequences per chunk of the loss (cpt.train.loss): 8192 tokens keep the head's matmul large on a
-# GPU. Here, beside the config, so the planner charges it at dry run without importing torch.
-LOSS_CHUNK_ROWS = 1
 # What activation checkpointing keeps: nothing recomputed, every k-th block (torchtitan's layer-wise
 # selective AC), or every block.
 AC_MODES = ("none", "selective", "full")
@@ -25,6 +22,14 @@ def checkpointed_blocks(mode: str, every: int, layers: int) -> list[int]:
     2k-1, ... as torchtitan's counter does; the planner's memory model charges the same ones."""
     step = {"none": 0, "selective": every, "full": 1}[mode]
     return [i for i in range(layers) if step and (i + 1) % step == 0]
+
+
+def loss_chunk_local_tokens(chunk_tokens: int, tp: int) -> int:
+    """Tokens of one loss chunk on each rank of a TP group (cpt.train.loss): train.loss_chunk_tokens
+    counts the chunk's tokens over the group. Here, beside the config, so the planner charges the
+    same chunk at dry run without importing torch."""
+    return max(1, chunk_tokens // tp)
+
 
 @dataclass(frozen=True)
 class OptimizerConfig:
@@ -55,6 +60,7 @@ class TrainConfig:
     steps_per_segment: int
     local_batch: int
     micro_batch: int | None = None  # rows per forward/backward; None: the whole local batch in one pass
+    loss_chunk_tokens: int = 8192  # tokens per chunk of the loss (cpt.train.loss): bounds its working set
     parallel: dict = field(default_factory=lambda: {"dp_replicate": 1, "dp_shard": 1, "tp": 1})
     seed: int = 0
     compile: bool = False
