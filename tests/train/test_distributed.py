@@ -1,6 +1,7 @@
 """Real multi-process runs of the trainer (gloo on CPU): parallel equivalence,
 resharding, compiled TP gradients, exact resume after kill -9 and SIGUSR1, one trainer per train dir."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -199,15 +200,15 @@ def test_second_trainer_on_a_live_train_dir_is_refused(tmp_path, model_dir, mani
         time.sleep(0.01)
     ranks = h.children(launcher.pid)
     assert logged() and len(ranks) == 2, first_log()
-    for pid in ranks:  # frozen, so they cannot finish before the second trainer has tried
-        os.kill(pid, signal.SIGSTOP)
-    launcher.kill()
-    launcher.wait()
-    assert max(h.losses(train_dir)) < 30, "the run ended before it could be interrupted"
-    holder = json.loads((train_dir / trainer_lock.RECORD).read_text())
-    assert holder["pid"] in ranks and all(h.running(pid) for pid in ranks)
-    before = sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in train_dir.rglob("*"))
     try:
+        for pid in ranks:  # frozen, so they cannot finish before the second trainer has tried
+            os.kill(pid, signal.SIGSTOP)
+        launcher.kill()
+        launcher.wait()
+        assert max(h.losses(train_dir)) < 30, "the run ended before it could be interrupted"
+        holder = json.loads((train_dir / trainer_lock.RECORD).read_text())
+        assert holder["pid"] in ranks and all(h.running(pid) for pid in ranks)
+        before = sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in train_dir.rglob("*"))
         second = h.torchrun(2, argv, tmp_path / "second.log")
         assert second.wait(timeout=180) != 0
         out = (tmp_path / "second.log").read_text()
@@ -215,12 +216,15 @@ def test_second_trainer_on_a_live_train_dir_is_refused(tmp_path, model_dir, mani
                 f"since {holder['since']})") in out, out[-3000:]
         assert f"`kill {holder['pid']}`" in out
         assert sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in train_dir.rglob("*")) == before
-    finally:
         for pid in ranks:
             os.kill(pid, signal.SIGCONT)
-    deadline = time.monotonic() + 240
-    while any(h.running(pid) for pid in ranks) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(h.running(pid) for pid in ranks), first_log()
+        deadline = time.monotonic() + 240
+        while any(h.running(pid) for pid in ranks) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(h.running(pid) for pid in ranks), first_log()
+    finally:  # whatever failed, no orphan rank is left stopped or training behind the test
+        for pid in ranks:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)   # ends a stopped process too
     assert h.losses(train_dir) == uninterrupted, first_log()  # bitwise
     assert checkpoint.complete_steps(train_dir / "checkpoints")[-1] == 30
