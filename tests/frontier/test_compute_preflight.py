@@ -1,5 +1,5 @@
 """The compute preflight (cpt.chain.preflight): the job the chain submits before its first job larger
-than the preflight, asked for exactly as a chain job but on 2 nodes for 30 minutes; the gate that keeps
+than the preflight, asked for exactly as a chain job but on 2 nodes for an hour; the gate that keeps
 a 64-node job back without a passing record for the training digest; the verdict's reasons; the
 all-reduce bandwidth figure on real ranks (gloo, 2 processes)."""
 
@@ -21,11 +21,11 @@ def flags(command: list[str]) -> dict:
     return dict(arg.split("=", 1) for arg in command if arg.startswith("--") and "=" in arg and arg != "--wrap")
 
 
-def test_the_preflight_job_is_a_chain_job_on_2_nodes_for_30_minutes(full_config):
+def test_the_preflight_job_is_a_chain_job_on_2_nodes_for_an_hour(full_config):
     small = preflight.preflight_config(full_config)
     assert small["train"]["parallel"] == {"dp_replicate": 1, "dp_shard": 2, "tp": 8}    # TP 8 x 2 data shards
     chain, check = flags(sbatch_command(full_config)), flags(sbatch_command(small, entry="preflight-job"))
-    assert (check["--nodes"], check["--ntasks"], check["--time"], check["--partition"]) == ("2", "16", "30", "batch")
+    assert (check["--nodes"], check["--ntasks"], check["--time"], check["--partition"]) == ("2", "16", "60", "batch")
     different = {"--nodes", "--ntasks", "--time", "--partition", "--job-name"}
     same = {k: v for k, v in chain.items() if k not in different}
     assert {k: v for k, v in check.items() if k not in different} == same

@@ -28,7 +28,7 @@ def flags(call: list[str]) -> str:
 
 
 def test_training_segment_sbatch(full_workdir, fake_slurm, monkeypatch, full_config):
-    """First the compute preflight (cpt.chain.preflight: the chain's request on 2 nodes for 30 minutes);
+    """First the compute preflight (cpt.chain.preflight: the chain's request on 2 nodes for an hour);
     with its passing record for the training digest, the 64-node chain job."""
     from cpt.digest import training_digest
 
@@ -36,7 +36,7 @@ def test_training_segment_sbatch(full_workdir, fake_slurm, monkeypatch, full_con
     touch(full_workdir, *TRAIN_INPUTS, f"{FULL_RUN}/eval/prefetch/MMLU.json")
     result = snakemake(full_workdir, *PROFILE, "--allowed-rules", "train_segment", "--", SEGMENT_1, check=False)
     (check,) = sbatch_calls(fake_slurm)
-    assert "--nodes=2" in check and "--time=30" in check and "--network=disable_rdzv_get" in check, check
+    assert "--nodes=2" in check and "--time=60" in check and "--network=disable_rdzv_get" in check, check
     assert "cpt.chain preflight-job" in check[-1] and result.returncode != 0   # the fake sbatch fails it
     (full_workdir / f"{FULL_RUN}/train/preflight.json").write_text(
         json.dumps({"training_digest": training_digest(full_config), "passed": True}))

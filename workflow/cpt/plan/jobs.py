@@ -21,7 +21,9 @@ from cpt.data.group import groups
 from cpt.data.shards import largest_over_mean, listing_sizes
 from cpt.evaluate.steps import evaluated_steps
 from cpt.plan.mix_io import mix_shard_read_hours
-from cpt.plan.rates import eval_task_hours, rate
+from cpt.chain.commands import world_size
+from cpt.chain.preflight import needed, preflight_config
+from cpt.plan.rates import eval_rate, eval_task_hours, rate
 from cpt.plan.sources import mix_usage
 from cpt.settings import ConfigError, load
 
@@ -132,12 +134,26 @@ def eval_jobs(config: dict, params: float, run_dir: Path | None) -> dict:
     }
 
 
-def plan_jobs(config: dict, sizes: dict, schedule: dict, params: float, run_dir: Path | None) -> dict:
+def preflight_job(config: dict, step_seconds: float, run_dir: Path | None) -> dict:
+    """The compute preflight (cpt.chain.preflight): one job on slurm.preflight.nodes before the first
+    larger chain job, none when skipped or the chain is no larger. It starts as a segment does
+    (slurm.planner.segment_overhead_minutes), trains its steps, then runs the first eval task's
+    eval_limit samples on one GCD."""
+    spec, small = config["slurm"]["preflight"], preflight_config(config)
+    task = eval_rate(config, config["eval"]["tasks"][0], run_dir)
+    hours = (config["slurm"]["planner"]["segment_overhead_minutes"] / 60 + spec["steps"] * step_seconds / 3600
+             + task["startup_minutes"] / 60 + spec["eval_limit"] / task["value"] / 3600)
+    return _job(small, "train_segment", int(needed(config)), hours, None, world_size(small))
+
+
+def plan_jobs(config: dict, sizes: dict, schedule: dict, params: float, run_dir: Path | None,
+              step_seconds: float) -> dict:
     """jobs.<rule> for the whole run, in DAG order (Slurm jobs: mix_plan and manifest run on the login node)."""
     return {
         "download": download_job(config, sizes),
         "tokenize": tokenize_job(config, sizes, run_dir),
         "mix_shard": mix_job(config, sizes, run_dir),
+        "preflight": preflight_job(config, step_seconds, run_dir),
         "train_segment": _job(config, "train_segment", schedule["jobs"], schedule["segment_hours"], None,
                               schedule["tasks"], continuation_jobs=schedule["jobs"] - schedule["segments"]),
         **eval_jobs(config, params, run_dir),
@@ -160,8 +176,9 @@ def check_jobs(config: dict, jobs: dict) -> None:
 
 
 def _too_long(rule: str, job: dict, safety: float) -> str:
+    key = "slurm.preflight.hours" if rule == "preflight" else f"slurm.resources.{rule}.hours"
     head = (f"rule {rule}: estimated {job['hours_estimated']:.2f} h x safety {safety:g} exceeds the "
-            f"{job['hours_requested']:g} h requested (slurm.resources.{rule}.hours)")
+            f"{job['hours_requested']:g} h requested ({key})")
     if rule == "tokenize":
         fixes = [f"raise data.sources.{n}.shards={s['shards']} -> at least {s['min_shards']}"
                  for n, s in job["by_source"].items() if s["shards"] < s["min_shards"]]

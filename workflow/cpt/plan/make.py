@@ -45,7 +45,7 @@ def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | Non
         "micro_batch": config["train"].get("micro_batch") or config["train"]["local_batch"],
         "micro_batch_largest_fitting": largest_micro_batch(config, shape),
     }
-    plan["jobs"] = plan_jobs(config, sizes, plan["schedule"], plan["params"], run_dir)
+    plan["jobs"] = plan_jobs(config, sizes, plan["schedule"], plan["params"], run_dir, step_s)
     check_jobs(config, plan["jobs"])
     plan["evaluation"] = evaluation(config, plan["jobs"]["eval_task"]["by_task"])
     plan["data_stage"] = data_stage(config, sizes, plan["jobs"], plan["schedule"], plan["evaluation"])
