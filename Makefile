@@ -47,6 +47,7 @@ frontier-profile:
 # conda-pack); the editable install of this repo stays a path to the checkout (on Orion).
 frontier-pack:
 	pack=$$(python -c 'import os, yaml; print(os.path.expandvars(yaml.safe_load(open("config.yaml"))["slurm"]["launch"]["stage_env"]["pack"]))'); \
+	case "$$pack" in *'$$'*) echo "slurm.launch.stage_env.pack = $$pack names an unset variable: source profiles/frontier/env.sh first"; exit 1;; esac; \
 	env=$$(snakemake --profile frontier --list-conda-envs 2>/dev/null | awk '$$1 ~ /envs\/train\.yaml$$/ {print $$NF}'); \
 	test -n "$$env" || { echo "no conda env for envs/train.yaml: run snakemake --profile frontier --conda-create-envs-only"; exit 1; }; \
 	mkdir -p $$(dirname $$pack) && conda pack -p $$env --ignore-editable-packages --n-threads -1 -o $$pack.tmp.tar.gz && mv $$pack.tmp.tar.gz $$pack

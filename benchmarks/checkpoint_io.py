@@ -51,7 +51,7 @@ def main() -> None:
         results = {"dcp save": [], "torch.save": [], "dcp load": [], "torch.load": []}
         for i in range(ns.repeats):
             shutil.rmtree(root / "dcp", ignore_errors=True)
-            results["dcp save"].append(timed(lambda: checkpoint.save(root / "dcp", model, optimizer, {"step": i})))
+            results["dcp save"].append(timed(lambda i=i: checkpoint.save(root / "dcp", model, optimizer, {"step": i})))
             results["torch.save"].append(timed(lambda: torch.save(
                 {"model": model.state_dict(), "optim": optimizer.state_dict()}, root / "plain.pt")))
             results["dcp load"].append(timed(lambda: checkpoint.load(root / "dcp", model, optimizer)))

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Every GPU check in one go, for a machine with a GPU (minutes of device time): versions, the
-# GPU tests (pytest -m gpu) and the throughput benchmark, each result written under $OUT.
+# Every GPU check in one go, for a machine with a GPU (minutes of device time): versions, a
+# seconds-long NCCL check, the throughput benchmark, then the GPU tests (pytest -m gpu), each
+# result written under $OUT as it is made.
 #
 #   OUT=results/gpu-checks bash benchmarks/gpu_checks.sh [all|tests|bench]   # from the repo root
 #
-# `all` ends within BUDGET_S (default 540 s, inside a 10-minute device call): the tests get at
-# most TESTS_TIMEOUT (300 s) while leaving BENCH_MIN (200 s) for the benchmark, which gets the
-# rest. `tests` or `bench` alone split it over two calls.
+# Order: a missing torch or GPU stops at once with the reason; the NCCL check (NCCL_TIMEOUT,
+# 60 s at most, ~5 s) stops a broken NCCL before minutes are spent; the benchmark goes first
+# because its JSON is the planner's input (written after the trainer half, again after the bare
+# half), within BENCH_TIMEOUT (default 240 s); the tests get the rest of BUDGET_S (default 540 s,
+# inside a 10-minute device call). `tests` or `bench` alone split it over two calls.
 # It runs under the machine's own python3 and torch (not this repo's CPU venv): the package is
 # put on PYTHONPATH, not installed. Packages the machine lacks (lm-eval, datasets) come from
 # .gpu-wheels/ when present (made here by `bash benchmarks/gpu_wheels.sh`; carry it), installed
@@ -29,6 +32,12 @@ timed() {  # timed SECONDS LOG CMD...: CMD under a time limit, its output into L
   timeout -k 10 "$limit" "$@" 2>&1 | tee -a "$log"
 }
 mkdir -p "$OUT"
+if ! "$PY" -c 'import sys, torch
+sys.exit(0) if torch.cuda.is_available() else sys.exit(f"no GPU visible to torch {torch.__version__} (cuda {torch.version.cuda}, hip {torch.version.hip}): the GPU checks need one")' 2> "$OUT/env.txt"; then
+  grep -q "^no GPU" "$OUT/env.txt" || echo "no torch for $PY: the GPU checks need a CUDA or ROCm build of torch on this machine (PYTHON=... names another python)" > "$OUT/env.txt"
+  cat "$OUT/env.txt"
+  exit 2
+fi
 export PYTHONPATH="$PWD/workflow:$PWD/tests${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 
@@ -61,16 +70,19 @@ PY
 
 PART=${1:-all}
 status=0
-if [ "$PART" = all ] || [ "$PART" = tests ]; then
-  limit=${TESTS_TIMEOUT:-300}
-  [ "$PART" = all ] && limit=$(( limit < $(left) - ${BENCH_MIN:-200} ? limit : $(left) - ${BENCH_MIN:-200} ))
-  timed "$limit" "$OUT/gpu_tests.log" "$PY" -m pytest tests/gpu -m gpu -rs -p no:cacheprovider \
-    --junitxml="$OUT/gpu_tests.xml" || status=1
+if ! timed "${NCCL_TIMEOUT:-60}" "$OUT/nccl_check.log" "$PY" benchmarks/nccl_check.py; then
+  echo "NCCL check failed (log: $OUT/nccl_check.log): nothing else runs on a broken collective stack"
+  exit 1
 fi
 if [ "$PART" = all ] || [ "$PART" = bench ]; then
-  limit=${BENCH_TIMEOUT:-$(( $(left) - 10 ))}
+  limit=${BENCH_TIMEOUT:-240}
+  [ "$PART" = bench ] && limit=$(( $(left) - 10 ))
   timed "$limit" "$OUT/gpu_train.log" "$PY" benchmarks/gpu_train.py --steps 8 --json "$OUT/gpu_train.json" \
     --metrics "$OUT/gpu_train_metrics.jsonl" || status=1
+fi
+if [ "$PART" = all ] || [ "$PART" = tests ]; then
+  timed "$(( $(left) - 10 ))" "$OUT/gpu_tests.log" "$PY" -m pytest tests/gpu -m gpu -rs -p no:cacheprovider \
+    --junitxml="$OUT/gpu_tests.xml" || status=1
 fi
 echo "results in $OUT:"; ls -l "$OUT"
 exit $status

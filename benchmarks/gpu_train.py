@@ -4,7 +4,7 @@ and torchtitan's published anchor.
     python benchmarks/gpu_train.py [--shape auto] [--seq-len 8192] [--batch 1] [--steps 10] [--json F]
 
 Trainer path: cpt.train.loop.build (attention check, TP/compile/AC/FSDP2 recipe with bf16
-params and fp32 reduce), train_step, clip_grad_norm and AdamW, the loss all-reduce and the
+params and fp32 reduce), loop.gradients (the chunked loss, clipping, the loss all-reduce), AdamW and the
 device sync of every step, in one nccl rank. Bare loop: the same model, tokens and optimizer
 on the plain module, per-block compile and full activation checkpointing (8,192 tokens need
 them) under bf16 autocast, no FSDP or DTensor. Both get the same random tokens (the loader's
@@ -37,6 +37,7 @@ from cpt.atomic import write_json
 from cpt.plan import measured
 from cpt.train import attention, launch, loop
 from cpt.train.config import TrainConfig
+from cpt.train.metrics import peak_tflops
 from cpt.train.model import Llama, ModelArgs
 from cpt.train.parallelize import apply_ac, apply_compile
 
@@ -55,21 +56,11 @@ SHAPES = {  # HF config.json fields of the published models
                      "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 128256,
                      "tie_word_embeddings": True},
 }
-# Dense bf16 peak per device (vendor data sheets; no sparsity). Longest name first: "H100 PCIe" before "H100".
-PEAK_BF16_TFLOPS = {"H100 PCIe": 756.0, "H100 NVL": 835.0, "H100": 989.0, "H200": 989.0, "GH200": 989.0,
-                    "A100": 312.0, "MI250X": 191.5, "MI250": 181.0, "MI300X": 1307.0, "MI300A": 980.0}
 ANCHOR = ("torchtitan docs/performance.md, Table 1: Llama-3.1-8B on 8x H100 (96 GB, 500 W), FSDP + torch.compile, "
           "bf16, local batch 2, selective AC: 6,667 tokens/s/GPU; 33-39% MFU for 1D 8B without Float8")
 ANCHOR_MFU = (0.33, 0.39)
 HEADROOM = 0.85  # share of the GPU's memory a planner estimate may take
 WARMUP = 3  # steps left out: compile and allocator warmup
-
-
-def peak_tflops(name: str) -> float | None:
-    for key in sorted(PEAK_BF16_TFLOPS, key=len, reverse=True):
-        if key in name:
-            return PEAK_BF16_TFLOPS[key]
-    return None
 
 
 def train_config(ns) -> TrainConfig:
@@ -84,7 +75,9 @@ def planner_memory(shape: dict, cfg: TrainConfig, seq_len: int) -> dict:
     from cpt.plan.memory import memory_per_gcd
 
     config = {"train": {"parallel": cfg.parallel, "local_batch": cfg.local_batch, "param_dtype": cfg.param_dtype,
-                        "reduce_dtype": cfg.reduce_dtype, "activation_checkpointing": cfg.activation_checkpointing},
+                        "reduce_dtype": cfg.reduce_dtype, "activation_checkpointing": cfg.activation_checkpointing,
+                        "activation_checkpointing_every": cfg.activation_checkpointing_every,
+                        "loss_chunk_tokens": cfg.loss_chunk_tokens},
               "data": {"seq_len": seq_len}}
     return memory_per_gcd(config, shape)
 
@@ -119,12 +112,8 @@ def trainer_run(args: ModelArgs, cfg: TrainConfig, mesh, device, tokens) -> list
     model, optimizer = loop.build(args, cfg, tokens.shape[1] - 1, mesh, device)
     model.init_weights()
 
-    def forward_backward():
-        loss = loop.train_step(model, tokens[:, :-1], tokens[:, 1:], tp=False)
-        loop.clip_grad_norm(model, cfg.optimizer.grad_clip)
-        shared = torch.stack([loss.detach().float(), torch.zeros((), device=device)])  # loss + stop flag
-        dist.all_reduce(shared)
-        shared[0].item()
+    def forward_backward():  # the loop's step up to the optimizer: loss, clipping, the loss all-reduce
+        loop.gradients(model, optimizer, tokens[:, :-1], tokens[:, 1:], cfg.optimizer.lr, cfg, False, False)
 
     return timed_steps(forward_backward, optimizer, cfg.steps, device)
 
@@ -165,7 +154,8 @@ def measure(fn, device) -> tuple[list[float], float]:
     return times, peak
 
 
-def benchmark(name: str, ns, cfg: TrainConfig, mesh, device) -> dict:
+def benchmark(name: str, ns, cfg: TrainConfig, mesh, device, save) -> dict:
+    """Trainer, then bare loop; `save` gets the record after each half (the trainer's is the planner's input)."""
     shape = SHAPES[name]
     args = ModelArgs.from_hf_config(shape)
     tokens = torch.randint(0, args.vocab_size, (ns.batch, ns.seq_len + 1), device=device,
@@ -173,17 +163,21 @@ def benchmark(name: str, ns, cfg: TrainConfig, mesh, device) -> dict:
     repeat_kv = attention.select(cfg.attention, args, ns.seq_len, 1, torch.bfloat16, device)
     print(f"{name}: {args.num_params() / 1e9:.2f}B parameters, {ns.batch} x {ns.seq_len} tokens per step, "
           f"{ns.steps} steps ({WARMUP} warmup)", flush=True)
-    trainer = measure(lambda: trainer_run(args, cfg, mesh, device, tokens), device)
-    bare = measure(lambda: bare_run(args, cfg, device, tokens, repeat_kv), device)
     gpu = torch.cuda.get_device_name(device)
-    return record(name, cfg, ns.seq_len, gpu=gpu, peak=ns.peak_tflops or peak_tflops(gpu),
-                  attention_used="repeat_kv" if repeat_kv else "gqa", trainer=trainer, bare=bare)
+    facts = {"gpu": gpu, "peak": ns.peak_tflops or peak_tflops(gpu),
+             "attention_used": "repeat_kv" if repeat_kv else "gqa"}
+    trainer = measure(lambda: trainer_run(args, cfg, mesh, device, tokens), device)
+    save(record(name, cfg, ns.seq_len, **facts, trainer=trainer, bare=None))
+    result = record(name, cfg, ns.seq_len, **facts, trainer=trainer,
+                    bare=measure(lambda: bare_run(args, cfg, device, tokens, repeat_kv), device))
+    save(result)
+    return result
 
 
 def record(name: str, cfg: TrainConfig, seq_len: int, *, gpu: str, peak: float | None, attention_used: str,
-           trainer: tuple[list[float], float], bare: tuple[list[float], float]) -> dict:
+           trainer: tuple[list[float], float], bare: tuple[list[float], float] | None) -> dict:
     """The result as the planner reads it (cpt.plan.measured: `python -m cpt.plan --measured`), from
-    each side's timed steps and peak allocated GB."""
+    each side's timed steps and peak allocated GB (bare None: only the trainer's half has run)."""
     shape = SHAPES[name]
     args = ModelArgs.from_hf_config(shape)
     tokens_per_step = cfg.local_batch * seq_len
@@ -196,16 +190,17 @@ def record(name: str, cfg: TrainConfig, seq_len: int, *, gpu: str, peak: float |
         return {"step_time_s": step, "step_time_min_s": min(times), "tokens_per_s_per_gpu": rate,
                 "mfu": rate * flops_per_token / (peak * 1e12) if peak else None, "max_memory_allocated_gb": peak_gb}
 
-    t, b = side(*trainer), side(*bare)
+    t, b = side(*trainer), side(*bare) if bare else None
     return {"format": measured.FORMAT, "gpu": gpu, "peak_bf16_tflops": peak, "torch": torch.__version__,
             "shape": name, "hf_config": shape, "params": args.num_params(), "seq_len": seq_len,
             "local_batch": cfg.local_batch, "parallel": cfg.parallel,
             "train": {"param_dtype": cfg.param_dtype, "reduce_dtype": cfg.reduce_dtype, "compile": cfg.compile,
                       "activation_checkpointing": cfg.activation_checkpointing, "attention": attention_used},
-            "trainer": t, "bare": b, "ratio": t["step_time_s"] / b["step_time_s"], "planner_memory_gb": planned,
+            "trainer": t, "bare": b, "ratio": t["step_time_s"] / b["step_time_s"] if b else None,
+            "planner_memory_gb": planned,
             "planner_error": planned["total"] / t["max_memory_allocated_gb"] - 1,
             "seconds_per_step": t["step_time_s"], "memory_per_gpu_gb": t["max_memory_allocated_gb"],
-            "anchor": ANCHOR, "trainer_times_s": trainer[0], "bare_times_s": bare[0]}
+            "anchor": ANCHOR, "trainer_times_s": trainer[0], "bare_times_s": bare[0] if bare else None}
 
 
 def report(r: dict) -> None:
@@ -228,6 +223,18 @@ def report(r: dict) -> None:
         where = "below" if t["mfu"] < low else "above" if t["mfu"] > high else "within"
         print(f"measured trainer MFU {t['mfu']:.1%} is {where} the anchor's {low:.0%}-{high:.0%} "
               f"(a {r['shape']} shape on one GPU, vs 8B on 8 GPUs with communication)")
+
+
+def save(result: dict, ns) -> None:
+    """The record so far, as soon as a half is measured: a timeout later keeps what was made."""
+    if ns.json:
+        write_json(ns.json, result)
+        half = "both halves" if result["bare"] else "trainer half"
+        print(f"wrote {ns.json} ({half}): python -m cpt.plan config.yaml --measured {ns.json}", flush=True)
+    if ns.metrics:
+        ns.metrics.write_text("".join(json.dumps({"step": i + 1 + WARMUP, "step_time_s": s,
+                                                  "memory_peak_gb": result["memory_per_gpu_gb"]}) + "\n"
+                                      for i, s in enumerate(result["trainer_times_s"])))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -258,7 +265,7 @@ def main() -> int:
     try:
         for name in choose_shapes(ns.shape, cfg, ns.seq_len, device):
             try:
-                result = benchmark(name, ns, cfg, mesh, device)
+                result = benchmark(name, ns, cfg, mesh, device, lambda r: save(r, ns))
                 break
             except torch.cuda.OutOfMemoryError as err:
                 print(f"{name} does not fit: {str(err).splitlines()[0]}; trying a smaller shape", flush=True)
@@ -268,13 +275,6 @@ def main() -> int:
             print("no shape fits this GPU; pass a shorter --seq-len", file=sys.stderr)
             return 1
         report(result)
-        if ns.json:
-            write_json(ns.json, result)
-            print(f"wrote {ns.json}: python -m cpt.plan config.yaml --measured {ns.json}")
-        if ns.metrics:
-            ns.metrics.write_text("".join(json.dumps({"step": i + 1 + WARMUP, "step_time_s": s,
-                                                      "memory_peak_gb": result["memory_per_gpu_gb"]}) + "\n"
-                                          for i, s in enumerate(result["trainer_times_s"])))
     finally:
         dist.destroy_process_group()
     return 0

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from cpt.train.metrics import Metrics
-from cpt.train.sinks import Sinks
+from cpt.live.sinks import Sinks
 
 
 def seconds_per_record(train_dir: Path, records: int, live: dict | None) -> float:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cpt.atomic import sha256_file
 from cpt.train.data import Loader, RowReader, open_shards
-from cpt.train.synthetic import make_data, make_model_dir
+from cpt.demo.synthetic import make_data, make_model_dir
 
 
 def main() -> None:

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from llama3_tokenizer import llama3_model_dir  # noqa: E402
 
 from cpt.data.formats import PackedShard, packed_schema  # noqa: E402
-from cpt.data.sources import write_listing  # noqa: E402
+from cpt.data.download import write_listing  # noqa: E402
 
 BATCH = 1024
 SINGLE_CORE = {**os.environ, "RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}

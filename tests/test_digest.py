@@ -4,8 +4,8 @@ import copy
 from pathlib import Path
 
 import pytest
-from cpt.digest import config_digest, training_digest
-from cpt.settings import load_config
+from cpt.digest import config_digest, same_training, training_digest, training_keys
+from cpt.checks.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,6 +29,8 @@ def edited(config: dict, dotted: str, value) -> dict:
     ("train.log_interval", 7), ("train.resubmits", 9), ("train.checkpoint.keep_last", 5),
     ("train.compile", False), ("train.parallel.tp", 4), ("eval.batch_size", 4), ("train.steps", 600000),
     ("train.continue_from", 3500), ("train.chain", {"poll_seconds": 5}), ("slurm.resources.train_segment.hours", 12),
+    ("data.sources.stack_v2.content_fetch.requests_per_second", 2000),
+    ("data.sources.stack_v2.content_fetch.in_flight", 512),
 ])
 def test_how_edits_keep_the_training_digest(config, key, value):
     changed = edited(config, key, value)
@@ -40,6 +42,7 @@ def test_how_edits_keep_the_training_digest(config, key, value):
     ("train.optimizer.lr", 1e-5), ("train.seed", 1), ("data.seq_len", 4096), ("train.local_batch", 20),
     ("train.parallel.dp_shard", 16), ("data.mix.seed", 7), ("train.param_dtype", "float32"),
     ("train.schedule", {"warmup_steps": 500, "decay_end_step": 600000}), ("train.optimizer.betas", [0.9, 0.99]),
+    ("data.sources.stack_v2.content_fetch.documents", "repo"),
 ])
 def test_what_edits_change_the_training_digest(config, key, value):
     assert training_digest(edited(config, key, value)) != training_digest(config)
@@ -58,3 +61,13 @@ def test_extending_steps_within_the_schedule_keeps_the_mix(config):
     assert load(shorter).rows_needed == load(config).rows_needed == 500_000 * load(config).global_batch_rows
     longer = edited(config, "train.steps", 600_000)
     assert load(longer).rows_needed == 600_000 * load(config).global_batch_rows
+
+
+def test_a_redefined_digest_is_not_taken_for_an_edit(config):
+    """Keys recorded before the fetch rate stopped counting (run.json of an older run) still describe
+    the same training; an edit that changes what is fetched does not."""
+    recorded = copy.deepcopy(training_keys(config))
+    recorded["data.sources"]["stack_v2"]["content_fetch"] = {
+        **config["data"]["sources"]["stack_v2"]["content_fetch"], "workers": 16}   # as the old definition kept it
+    assert same_training(recorded, config)
+    assert not same_training(recorded, edited(config, "data.sources.stack_v2.content_fetch.documents", "repo"))

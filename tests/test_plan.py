@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cpt.checks.config import load_config
 from cpt import plan
 from cpt.settings import ConfigError
 
@@ -16,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def config() -> dict:
-    return plan.load_config([str(ROOT / "config.yaml")])
+    return load_config([str(ROOT / "config.yaml")])
 
 
 def with_steps(config: dict, steps: int) -> dict:
@@ -129,7 +130,8 @@ def test_memory_without_checkpointing_is_refused_with_the_micro_batch_that_fits(
     config["train"].update(activation_checkpointing="none", micro_batch=21)
     largest = plan.largest_micro_batch(config, plan.model_shape(config)[0])
     assert largest is not None and largest < 21
-    with pytest.raises(ConfigError, match=rf"modelled peak .* at train.micro_batch=21 exceeds slurm.node.gcd_memory_gb=64 "
+    with pytest.raises(ConfigError, match=rf"modelled peak .* at train.micro_batch=21 exceeds "
+                                          rf"slurm.node.gcd_memory_gb=64 "
                                           rf"less slurm.planner.memory_headroom .*set train.micro_batch to {largest}"):
         plan.make_plan(config)
 
@@ -188,24 +190,31 @@ def test_cli_prints_the_plan_and_fails_on_a_violation(tmp_path):
 def test_jobs_of_the_reference_plan_by_hand(config):
     p = plan.make_plan(config)
     jobs, params = p["jobs"], p["params"]
-    assert set(jobs) >= {"download", "tokenize", "mix_plan", "mix_shard", "train_segment", "eval_export", "eval_task"}
+    assert set(jobs) >= {"download", "tokenize", "mix_shard", "train_segment", "eval_export", "eval_task"}
+    assert "mix_plan" not in jobs                        # seconds of work: a localrule, no Slurm job
     dclm = jobs["tokenize"]["by_source"]["dclm"]
-    assert dclm["hours"] == pytest.approx(3.348942e12 / 704 / 1e6 / 3600)               # 1.32 h of a 2 h job
-    assert dclm["min_shards"] == 698                     # ceil(3.349e12 / (1e6 tokens/s x 7,200 s / 1.5))
-    assert jobs["tokenize"]["count"] == 704 + 280 + 56 + 40 + 112 + 8
-    assert jobs["mix_shard"]["count"] == 648             # ceil(500,000 x 1,344 x 1.01 / 1,048,576)
-    assert jobs["mix_shard"]["hours_estimated"] == pytest.approx(1_048_576 / 500 / 3600)
+    # a node job lasts as long as its largest shard: the mean x slurm.planner.shard_balance (1.2)
+    assert dclm["hours"] == pytest.approx(3.348942e12 / 896 * 1.2 / 1e6 / 3600)         # 1.25 h of a 2 h job
+    assert dclm["min_shards"] == 838                     # ceil(3.349e12 x 1.2 / (1e6 tokens/s x 7,200 s / 1.5))
+    assert dclm["groups"] == 16                          # node jobs of 56 shards (slurm.node.cores)
+    assert jobs["tokenize"]["count"] == 16 + 7 + 2 + 1 + 3 + 1 and jobs["tokenize"]["workers"] == 56
+    assert jobs["mix_shard"]["shards"] == 1727           # ceil(500,000 x 1,344 x 1.01 / 393,216)
+    assert jobs["mix_shard"]["count"] == 31              # ceil(1,727 / 56) node jobs
+    # packing at 500 rows/s plus reading ~1.4M documents of ~1,100 tokens from Orion (cpt.plan.mix_io)
+    read = jobs["mix_shard"]["read_hours"]
+    assert read == pytest.approx(393_216 * 8193 / 1116 * (1.7 * 0.010 / 16 + 2.0 * 4 * 1116 / 1e9) / 3600, rel=0.01)
+    assert jobs["mix_shard"]["hours_estimated"] == pytest.approx(393_216 / 500 / 3600 + read)
     assert jobs["eval_export"]["count"] == 143 and jobs["eval_task"]["count"] == 144 * 4
     assert jobs["eval_export"]["hours_estimated"] == pytest.approx(params * 6 / 1e9 / 0.5 / 3600 + 5 / 60)
     assert jobs["eval_task"]["hours_estimated"] == pytest.approx(10_042 / 3.4 / 3600 + 5 / 60)   # HellaSwag
     assert jobs["download"]["by_source"]["dclm"]["hours"] == pytest.approx(8.4694e12 / 0.3e9 / 3600)
-    assert jobs["download"]["by_source"]["stack_v2"]["hours"] == pytest.approx(5e8 / 50 / 3600)  # the fetch
-    assert any(w.startswith("downloading source stack_v2 takes 2,778 h (115.7 days): 116 download_source jobs of "
+    assert jobs["download"]["by_source"]["stack_v2"]["hours"] == pytest.approx(5e8 / 300 / 3600)  # the fetch
+    assert any(w.startswith("downloading source stack_v2 takes 463 h (19.3 days): 20 download_source jobs of "
                             "24 h on batch@dtn") for w in p["warnings"])
     # on the data-transfer nodes (slurm.clusters.dtn), checked against their policy, resumed job after job
     download = jobs["download"]
     assert (download["partition"], download["hours_requested"], download["policy_limit_hours"]) == ("batch@dtn", 24, 24)
-    assert download["by_source"]["dclm"]["jobs"] == 1 and download["count"] == 5 + 116
+    assert download["by_source"]["dclm"]["jobs"] == 1 and download["count"] == 5 + 20
     train = jobs["train_segment"]
     assert (train["count"], train["nodes"], train["hours_requested"], train["continuation_jobs"]) == (143, 64, 24, 0)
     for rule, job in jobs.items():
@@ -215,9 +224,9 @@ def test_jobs_of_the_reference_plan_by_hand(config):
 
 def test_too_few_shards_is_an_error_naming_the_minimum(config):
     config = copy.deepcopy(config)
-    config["data"]["sources"]["dclm"]["shards"] = 512     # ~6.5B tokens a shard: 1.8 h at 1M tokens/s
-    with pytest.raises(ConfigError, match=r"rule tokenize: estimated 1.82 h x safety 1.5 exceeds the 2 h requested"
-                                          r".*data.sources.dclm.shards=512 -> at least 698"):
+    config["data"]["sources"]["dclm"]["shards"] = 512     # ~6.5B tokens a shard: 2.2 h for the largest at 1M tokens/s
+    with pytest.raises(ConfigError, match=r"rule tokenize: estimated 2.18 h x safety 1.5 exceeds the 2 h requested"
+                                          r".*data.sources.dclm.shards=512 -> at least 838"):
         plan.make_plan(config)
 
 
@@ -288,12 +297,80 @@ def test_measured_rates_replace_config(config, tmp_path):
     assert jobs["mix_shard"]["rate"]["from"].startswith("config")              # no mix_shard log yet
 
 
+def write_listing_of(run_dir: Path, source: str, sizes: list[int]) -> None:
+    """A source's listing and its fingerprint (file sizes), as list_source writes them."""
+    listing = run_dir / "data" / "sources" / f"{source}.txt"
+    listing.parent.mkdir(parents=True, exist_ok=True)
+    paths = [f"contents/data/{i}.jsonl.gz" for i in range(len(sizes))]
+    listing.write_text("".join(f"{p}\n" for p in paths))
+    entries = [{"path": p, "bytes": b, "mtime_ns": 0} for p, b in zip(paths, sizes)]
+    Path(f"{listing}.json").write_text(json.dumps(entries))
+
+
 def test_a_source_with_fewer_files_than_shards_needed_is_an_error(config, tmp_path):
-    listing = tmp_path / "data" / "sources" / "stack_v2.txt"
-    listing.parent.mkdir(parents=True)
-    listing.write_text("".join(f"contents/data/{i}.jsonl.gz\n" for i in range(64)))
-    with pytest.raises(ConfigError, match="data.sources.stack_v2: 64 files but at least 105 tokenize shards"):
+    write_listing_of(tmp_path, "stack_v2", [10**9] * 64)
+    with pytest.raises(ConfigError, match="data.sources.stack_v2: 64 files but at least 125 tokenize shards"):
         plan.make_plan(config, run_dir=tmp_path)
+
+
+def test_the_listing_measures_the_largest_shard(config, tmp_path):
+    """Whole files balanced by bytes: 1,680 equal files in 168 shards are even; one file 14x the others
+    makes its shard 14 units against a mean of 1,693 / 168 = 10.08 (1.39x), and the job's estimate follows."""
+    write_listing_of(tmp_path, "stack_v2", [10**8] * 1680)
+    even = plan.make_plan(config, run_dir=tmp_path)["jobs"]["tokenize"]["by_source"]["stack_v2"]
+    assert even["largest_over_mean"] == 1.0 and even["files"] == 1680
+    assert even["hours"] == pytest.approx(5e11 / 168 / 1e6 / 3600)
+    write_listing_of(tmp_path, "stack_v2", [10**8] * 1679 + [14 * 10**8])
+    skewed = plan.make_plan(config, run_dir=tmp_path)["jobs"]["tokenize"]["by_source"]["stack_v2"]
+    assert skewed["largest_over_mean"] == pytest.approx(14 / (1693 / 168))
+    assert skewed["hours"] == pytest.approx(even["hours"] * skewed["largest_over_mean"])
+
+
+# --- data stage: node-hours charged, days, and the purge ---------------------------------------
+
+def test_data_stage_of_the_reference_plan_by_hand(config):
+    p = plan.make_plan(config)
+    d, jobs, sources = p["data_stage"], p["jobs"], config["data"]["sources"]
+    sizes = config["slurm"]["planner"]["sources"]
+    groups = {name: -(-spec["shards"] // 56) for name, spec in sources.items()}
+    tokenize = {name: sizes[name]["tokens"] / spec["shards"] * 1.2 / 1e6 / 3600 for name, spec in sources.items()}
+    mix = jobs["mix_shard"]["hours_estimated"]           # packing + Orion reads (test above)
+    assert d["node_jobs"] == {"tokenize": 30, "mix_shard": 31}
+    assert d["node_hours_charged"] == pytest.approx(sum(groups[n] * tokenize[n] for n in sources) + 31 * mix)
+    assert d["node_hours_charged"] < 70                  # one-core jobs: ~1,960 (the reads, 27 of it, are I/O wait)
+    tokens = sum(s["tokens"] for s in sizes.values())
+    assert d["core_hours"] == pytest.approx(tokens / 1e6 / 3600 + 678_720_000 / 500 / 3600)
+    # waves of 4 eligible batch jobs, each waiting slurm.planner.data_queue_wait_hours (2 h), longest first
+    tokenize_jobs = sorted((tokenize[n] for n in sources for _ in range(groups[n])), reverse=True)
+    tokenize_hours = sum(2 + tokenize_jobs[i] for i in range(0, 30, 4))
+    assert d["tokenize_days"] == pytest.approx(tokenize_hours / 24)
+    assert d["mix_days"] == pytest.approx(8 * (2 + mix) / 24)
+    assert d["batch_days"] == pytest.approx(d["tokenize_days"] + d["mix_days"]) and d["batch_days"] < 2.1
+    # one running DTN job: the downloads one after another, each of their 25 jobs waiting 2 h
+    download = sum(s["hours"] for s in jobs["download"]["by_source"].values())
+    assert d["download_days"] == pytest.approx((download + 25 * 2) / 24)
+    final_eval = 2 + jobs["eval_export"]["hours_estimated"] + p["evaluation"]["hours_per_node_job"]
+    assert d["calendar_days_total"] == pytest.approx(d["download_days"] + d["batch_days"] + final_eval / 24
+                                                     + p["schedule"]["calendar_days"])
+    assert d["waits_days"]["raw"] == pytest.approx(d["download_days"] + d["tokenize_days"])
+    assert max(d["waits_days"].values()) < config["slurm"]["planner"]["purge_days"]
+    assert "data stage        30 tokenize + 31 mix node jobs" in plan.render(p)
+
+
+def test_waves_of_eligible_jobs():
+    from cpt.plan.data_stage import waves
+    assert waves([3, 1, 2, 2, 1], 2, 0.5) == (0.5 + 3) + (0.5 + 2) + (0.5 + 1)
+
+
+def test_a_download_longer_than_the_purge_is_refused_naming_the_source_and_rate(config):
+    """At 50 requests/s the Stack-v2 fetch takes 116 days (126 with the other downloads and 121 DTN queue
+    waits): its first files would be purged before tokenize reads them."""
+    config = copy.deepcopy(config)
+    config["data"]["sources"]["stack_v2"]["content_fetch"]["requests_per_second"] = 50
+    with pytest.raises(ConfigError, match=r"source stack_v2: the downloads take 126.3 days one after another on the "
+                                          r"DTN .* wait 127.4 days; raise "
+                                          r"data.sources.stack_v2.content_fetch.requests_per_second"):
+        plan.make_plan(config)
 
 
 # --- storage: each kind's size and the peak over the timeline -----------------------------------
@@ -301,7 +378,8 @@ def test_a_source_with_fewer_files_than_shards_needed_is_an_error(config, tmp_pa
 def test_storage_of_the_reference_plan_by_hand(config):
     p = plan.make_plan(config)
     bill, params = p["storage"], p["params"]
-    assert bill["raw_tb"] == pytest.approx((8.4694e12 + 3.4905e12 + 6.682e11 + 4.524e11 + 6.5039196945e10 + 1e12) / 1e12)
+    raw_bytes = 8.4694e12 + 3.4905e12 + 6.682e11 + 4.524e11 + 6.5039196945e10 + 1e12
+    assert bill["raw_tb"] == pytest.approx(raw_bytes / 1e12)
     tokens = 3.348942e12 + 1.3192e12 + 2.384e11 + 1.636e11 + 5e11 + 3.4e10
     documents = 2.5905e9 + 1.2791e9 + 4.456e8 + 2.477e8 + 5e8 + 2.140561e7
     assert bill["tokenized_tb"] == pytest.approx((4 * tokens + 100 * documents) / 1e12)

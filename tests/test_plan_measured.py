@@ -4,12 +4,13 @@ recipe, a one-GPU layout's memory used as the plan's only where the run's layout
 the memory model at that layout (tied Llama-3.2-1B) against the fake-mode trace."""
 
 import copy
-import importlib.util
 import json
 import statistics
 from pathlib import Path
 
 import pytest
+from benchmark_module import load_benchmark
+from cpt.checks.config import load_config
 from cpt import plan
 from cpt.atomic import write_json
 from cpt.plan.__main__ import main as plan_main
@@ -22,16 +23,13 @@ TRAINER_TIMES, BARE_TIMES = [0.61, 0.60, 0.63, 0.62, 0.60], [0.59, 0.60, 0.58, 0
 
 @pytest.fixture(scope="module")
 def gpu_train():
-    spec = importlib.util.spec_from_file_location("gpu_train", ROOT / "benchmarks" / "gpu_train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("gpu_train")
 
 
 @pytest.fixture(scope="module")
 def config(gpu_train) -> dict:
     """The reference config with the benchmark's 1B shape as its model (no base model downloaded)."""
-    config = plan.load_config([str(ROOT / "config.yaml")])
+    config = load_config([str(ROOT / "config.yaml")])
     config["model"]["base_dir"] = "/nonexistent/base"
     config["slurm"]["planner"]["model"] = gpu_train.SHAPES[SHAPE]
     return config
@@ -94,7 +92,7 @@ def test_the_benchmarks_own_layout_uses_the_measured_peak_and_refuses_it_over_hb
 
 
 def test_another_shape_or_context_is_refused_not_scaled(gpu_train, tmp_path):
-    reference = plan.load_config([str(ROOT / "config.yaml")])   # the 8B
+    reference = load_config([str(ROOT / "config.yaml")])   # the 8B
     path = bench_json(gpu_train, tmp_path / "one_b.json", argv=("--seq-len", "4096"))
     with pytest.raises(ConfigError) as err:
         plan.make_plan(reference, gpu_benchmark=path)
@@ -115,6 +113,21 @@ def test_a_bad_file_is_an_error_naming_file_and_field(gpu_train, config, tmp_pat
     path.write_text(json.dumps(record))
     with pytest.raises(ConfigError, match=f"{path}: field {field}"):
         plan.make_plan(config, gpu_benchmark=path)
+
+
+def test_the_trainer_half_alone_is_the_planners_input_from_the_one_peak_table(gpu_train, config, tmp_path):
+    """gpu_train.py writes its JSON after the trainer half too: a timeout in the bare half keeps the planner's input."""
+    from cpt.train import metrics
+
+    ns = gpu_train.parse_args(["--shape", SHAPE])
+    half = gpu_train.record(SHAPE, gpu_train.train_config(ns), ns.seq_len, gpu="NVIDIA H200", peak=989.0,
+                            attention_used="gqa", trainer=(TRAINER_TIMES, 31.5), bare=None)
+    assert half["bare"] is None and half["ratio"] is None and half["trainer"]["mfu"] > 0
+    write_json(tmp_path / "half.json", half)
+    full = plan.make_plan(config, gpu_benchmark=bench_json(gpu_train, tmp_path / "full.json"))["gpu_benchmark"]
+    half_plan = plan.make_plan(config, gpu_benchmark=tmp_path / "half.json")["gpu_benchmark"]
+    assert half_plan == {**full, "file": str(tmp_path / "half.json")}
+    assert gpu_train.peak_tflops is metrics.peak_tflops
 
 
 def test_command_line_and_config_key(gpu_train, config, tmp_path, capsys):

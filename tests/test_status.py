@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cpt.settings import load_config
+from cpt.checks.config import load_config
 from cpt.status.__main__ import collect, days_hm, render
 from cpt.status.slurm import parse_squeue
 

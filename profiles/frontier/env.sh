@@ -4,8 +4,9 @@
 # only make sense inside a job are in job-env.sh, read by every rule's bash through BASH_ENV.
 # Each value's reason and OLCF source: profiles/frontier/sources.yaml (a test keeps the two equal).
 
-# ROCm 7.1 = the torch wheel's (envs/train.yaml); CPE 26.03 is non-default, hence LD_LIBRARY_PATH.
-module load PrgEnv-gnu/8.7.0 cpe/26.03 rocm/7.1.1 rccl-net-plugin/1.0 craype-accel-amd-gfx90a miniforge3/23.11.0-0
+# ROCm 7.2 = the torch wheel's (envs/train.yaml); CPE 26.03 is non-default, hence LD_LIBRARY_PATH.
+# rccl-net-plugin: OLCF's build of upstream aws-ofi-nccl for the loaded rocm (load after it).
+module load PrgEnv-gnu/8.7.0 cpe/26.03 rocm/7.2.0 rccl-net-plugin craype-accel-amd-gfx90a miniforge3/23.11.0-0
 export LD_LIBRARY_PATH="${CRAY_LD_LIBRARY_PATH}:${LD_LIBRARY_PATH}"
 
 # RCCL on Slingshot (OLCF's list for the aws-ofi-nccl plugin; rccl-net-plugin sets most of
@@ -26,5 +27,20 @@ export FI_CXI_RDZV_GET_MIN=0
 
 # HF cache on Orion: the login node fills it, compute nodes read it.
 export HF_HOME="${HF_HOME:-${MEMBERWORK:?MEMBERWORK is unset: not on an OLCF system?}/${CPT_ACCOUNT:?export CPT_ACCOUNT=<project>}/hf}"
+
+# The HF token stays in the home directory (not purged): with HF_HOME on scratch, huggingface_hub
+# would look for it there.
+export HF_TOKEN_PATH="${HF_TOKEN_PATH:-${HOME}/.cache/huggingface/token}"
+
+# Project Home: NFS, never purged, read/write on compute nodes. Snakemake 9 refuses conda older than
+# 24.7.1 and the miniforge3/23.11.0-0 module's conda is 23.11: a Miniforge installed there once
+# (README: Frontier setup) goes first on PATH.
+export CPT_PROJECT_HOME="${CPT_PROJECT_HOME:-/ccs/proj/${CPT_ACCOUNT}}"
+if [ -x "${CPT_PROJECT_HOME}/cpt/miniforge3/bin/conda" ]; then
+    export PATH="${CPT_PROJECT_HOME}/cpt/miniforge3/bin:${PATH}"
+fi
+# Where Snakemake creates the rules' conda envs (read by snakemake itself, not by the profile, so that
+# an unset variable stops here instead of naming a directory '$PROJWORK'): Project Home, not Orion.
+export SNAKEMAKE_CONDA_PREFIX="${SNAKEMAKE_CONDA_PREFIX:-${CPT_PROJECT_HOME}/cpt/conda-envs}"
 
 export BASH_ENV="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/job-env.sh"

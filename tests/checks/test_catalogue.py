@@ -6,7 +6,7 @@ import pytest
 from checks_helpers import overlay_paths
 
 from cpt.checks import ConfigErrors
-from cpt.settings import load_config
+from cpt.checks.config import load_config
 
 OWN_SOURCE = """
 data:
@@ -58,7 +58,8 @@ CATALOGUE = [
     ("demo", TASKS_REF.format(task="cpt_demo_count", metric="exact_match"), "eval.tasks[0].metric"),
     ("demo", TASKS_REF.format(task="cpt_demo", metric="acc"), "eval.tasks[0].task"),            # a tag
     ("ref", "eval: {every: 3000}\n", "eval.every"),
-    ("demo", "eval: {tasks: [{name: A, task: cpt_demo_arith}, {name: A, task: cpt_demo_count}]}\n", "eval.tasks[1].name"),
+    ("demo", "eval: {tasks: [{name: A, task: cpt_demo_arith}, {name: A, task: cpt_demo_count}]}\n",
+     "eval.tasks[1].name"),
     ("ref", "eval: {include_path: [/nonexistent/lm-eval-tasks]}\n", "eval.include_path[0]"),
     # local sources: directory, glob, text field, format
     ("ref", own_source("/nonexistent/corpus"), "data.sources.mine.local_dir"),

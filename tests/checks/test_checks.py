@@ -12,7 +12,7 @@ from checks_helpers import BASES, ROOT, overlay_paths
 from cpt import checks, plan
 from cpt.checks import task_index
 from cpt.checks.findings import Findings
-from cpt.settings import load_config
+from cpt.checks.config import load_config
 
 SEVEN_MISTAKES = """
 trian: {steps: 1}
@@ -33,7 +33,7 @@ def test_every_error_of_a_config_is_reported_at_once(tmp_path, corpora):
     assert keys == {"trian", "data.seq_len", "train.steps", "train.parallel", "eval.every",
                     "eval.tasks[0].metric", "eval.tasks[1].task"}
     message = str(caught.value)
-    assert message.startswith("7 config errors (data.seq_len, eval.every, ")
+    assert message.startswith("7 config errors in ")
     assert len(message.splitlines()) == 1 + 3 * 7  # a header, then key / rule / fix per error
 
 
@@ -129,3 +129,27 @@ def test_cli_exits_1_listing_the_errors(tmp_path, corpora, capsys):
     assert "train.steps = 700" in capsys.readouterr().err
     assert main([str(p) for p in BASES["demo"]]) == 0
     assert "config check pending: model.hub:" in capsys.readouterr().err
+
+
+def test_clis_take_config_files_as_snakemake_configfile_does(monkeypatch):
+    """config.yaml is the base unless the first file is a complete config (configs/demo.yaml is not)."""
+    from cpt.checks.config import config_files
+
+    monkeypatch.chdir(ROOT)
+    assert config_files(["configs/demo.yaml"]) == ["config.yaml", "configs/demo.yaml"]
+    assert config_files(["config.yaml", "configs/demo.yaml"]) == ["config.yaml", "configs/demo.yaml"]
+    assert config_files([]) == ["config.yaml"]
+    assert load_config(["configs/demo.yaml"])["run"] == load_config(["config.yaml", "configs/demo.yaml"])["run"]
+
+
+@pytest.mark.parametrize("cli", ["cpt.plan", "cpt.status"])
+def test_a_config_error_is_printed_once_without_a_traceback(cli, tmp_path, monkeypatch, capsys):
+    import importlib
+
+    monkeypatch.chdir(ROOT)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: {steps: -3}\nbogus: 1\n")
+    code = importlib.import_module(f"{cli}.__main__").main([str(bad)])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert err.count("train.steps") == 1 and err.count("bogus") == 1, err

@@ -68,9 +68,11 @@ def test_data_stage_end_to_end_and_partial_reruns(tmp_path, demo_dir):
     # same seed in another directory, with data.cleanup on: identical hashes; then the cleanup rules
     again = workdir(tmp_path, demo_dir, "b")
     (again / "extra.yaml").write_text(yaml.safe_dump({"data": {"cleanup": {"raw": True, "tokenized": True}}}))
-    run(again, "data")
+    raw = sorted((again / "demo/sources").rglob("*.parquet")) + sorted((again / "demo/sources").rglob("*.jsonl"))
+    raw_mtimes = {p: p.stat().st_mtime_ns for p in raw}
+    run(again, "data")     # the stage target runs its cleanup (the plan's storage peak holds)
     assert read_json(again / "results/e2e/data/manifest.json")["shards"] == manifest["shards"]
-    assert_cleanup_empties_consumed_files_and_reruns_nothing(again)
+    assert_cleanup_emptied_consumed_files_and_reruns_nothing(again, raw_mtimes)
 
     tokenized = mtimes(work, "results/e2e/data/tokenized/*/*.arrow")
     # a different seed reruns the mix only, and changes it
@@ -100,21 +102,18 @@ def test_data_stage_end_to_end_and_partial_reruns(tmp_path, demo_dir):
     assert all(mix_before[p] != t for p, t in mtimes(work, "results/e2e/data/mixed/*.arrow").items())
 
 
-def assert_cleanup_empties_consumed_files_and_reruns_nothing(work: Path) -> None:
-    """data.cleanup through the real snakemake: consumed raw sources and tokenized shards are emptied
-    in place (mtimes kept), and nothing upstream or downstream reruns for it."""
+def assert_cleanup_emptied_consumed_files_and_reruns_nothing(work: Path, raw_mtimes: dict) -> None:
+    """data.cleanup through the real snakemake: `snakemake data` emptied consumed raw sources and
+    tokenized shards in place (mtimes kept), and nothing upstream or downstream reruns for it."""
     data = work / "results/e2e/data"
-    raw = sorted((work / "demo/sources").rglob("*.parquet")) + sorted((work / "demo/sources").rglob("*.jsonl"))
-    mixed = {p: p.stat().st_mtime_ns for p in data.glob("mixed/*.arrow")}
-    before = {p: p.stat().st_mtime_ns for p in raw}
-    assert all(p.stat().st_size > 0 for p in raw + list(data.glob("tokenized/*/*.arrow")))
-
-    run(work, "cleanup")
     tokenized = list(data.glob("tokenized/*/*.arrow"))
-    assert tokenized and all(p.stat().st_size == 0 for p in tokenized + raw)
-    assert {p: p.stat().st_mtime_ns for p in raw} == before                   # mtimes kept
-    assert {p: p.stat().st_mtime_ns for p in data.glob("mixed/*.arrow")} == mixed
-    assert all(p.stat().st_size > 0 for p in mixed)                           # training data untouched
+    mixed = list(data.glob("mixed/*.arrow"))
+    assert tokenized and all(p.stat().st_size == 0 for p in tokenized + list(raw_mtimes))
+    assert {p: p.stat().st_mtime_ns for p in raw_mtimes} == raw_mtimes       # mtimes kept
+    assert mixed and all(p.stat().st_size > 0 for p in mixed)                 # training data untouched
+    cleaned = read_json(data / "cleanup/tokenized.json")
+    assert sorted(cleaned["files"]) == sorted(str(p.relative_to(work)) for p in tokenized)
+    assert cleaned["bytes_freed"] > 0
     for target in ("data", "cleanup"):
         assert "Nothing to be done" in run(work, target, "-n"), target
     plan = run(work, "train", "-n")
@@ -127,6 +126,6 @@ def test_full_scale_dry_run_lists_the_whole_data_dag(tmp_path):
     work = link_workflow(tmp_path / "full")
     result = snakemake(work, "-n", "data")
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    shards = sum(s["shards"] for s in config["data"]["sources"].values())
-    assert f"tokenize         {shards}" in result.stdout or f"tokenize {shards}" in " ".join(result.stdout.split())
+    jobs = sum(-(-s["shards"] // config["slurm"]["node"]["cores"]) for s in config["data"]["sources"].values())
+    assert f"tokenize {jobs}" in " ".join(result.stdout.split())   # node jobs of slurm.node.cores shards
     assert not (work / "results").exists()

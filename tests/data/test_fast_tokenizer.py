@@ -13,7 +13,7 @@ from tokenizers import Tokenizer
 from cpt.data.fast_tokenizer import (GPT2_PATTERN, LLAMA3_PATTERN, PARAGRAPH_END, Unsupported, encoding_from_spec,
                                       needs_reference, reference_spans, splits_at_paragraphs, tiktoken_encoding)
 from cpt.data.formats import DocumentShard
-from cpt.data.sources import write_listing
+from cpt.data.download import write_listing
 from cpt.data.tokenize import DocumentEncoder, tokenize_shard
 from llama3_tokenizer import BOS_ID, EOS_ID, llama3_model_dir, meta_reference
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmark_module import load_benchmark
 from data_helpers import read_json, write_tokenized
 from cpt.data.formats import ManifestError, PackedShard, manifest_shard_paths, verify_manifest
 from cpt.atomic import write_json
@@ -174,3 +175,33 @@ def test_a_short_mix_is_an_error_unless_max_tokens_asked_for_it(tmp_path):
     write_json(tmp_path / "m" / "00000.arrow.json", stats)
     assert make_manifest(plan, [str(tmp_path / "m" / "00000.arrow.json")],
                          str(tmp_path / "m" / "manifest.json"))["rows"] == 10
+
+
+@pytest.fixture(scope="module")
+def mix_io():
+    """benchmarks/mix_io.py: the reader before issue 24 (memory maps in the mix's order), instrumented."""
+    return load_benchmark("mix_io")
+
+
+def test_extent_reads_write_the_same_shards_as_memory_maps(tmp_path, mix_io):
+    """Byte-identical to the reader before issue 24: several epochs of a small source, a top-up
+    round, inputs of many record batches; and each input is read front to back in few calls."""
+    rng = np.random.default_rng(1)
+    docs = [np.append(rng.integers(10, 1000, int(rng.integers(2, 60))), EOS) for _ in range(3000)]
+    docs[5] = np.append(rng.integers(10, 1000, 20_000), EOS)  # heavy tail: a top-up round
+    sources = {"web": [str(write_tokenized(tmp_path / "tok", "web", docs[half::2], shard=half, batch_rows=256))
+                       for half in (0, 1)],
+               **synthetic_sources(tmp_path, {"small": (30, 8)})}
+    plan = make_plan(sources, {"web": 0.8, "small": 0.2}, seed=5, weighting="rows", seq_len=63,
+                     shard_rows=[60, 60, 60], rows_needed=180, tokenizer_sha256="t" * 64)
+    top_ups = 0
+    for index in range(3):
+        new = mix_io.run_new(plan, index, tmp_path / f"new{index}.arrow")
+        old = mix_io.run_old(plan, index, tmp_path / f"old{index}.arrow")
+        assert new["sha256"] == old["sha256"]
+        stats = read_json(tmp_path / f"new{index}.arrow.json")
+        # each of 4 files front to back twice (offsets, then tokens) per round; the memory map jumps back and forth
+        assert new["seeks"] <= 8 * (1 + stats["top_up_rounds"]) < old["seeks"] / 10
+        assert stats["reads"]["calls"] == new["calls"] and stats["reads"]["calls_per_row"] == new["calls"] / 60
+        top_ups += stats["top_up_rounds"]
+    assert top_ups > 0 and plan["sources"]["small"]["epochs"] > 2

@@ -14,8 +14,10 @@ from tokenizers import Tokenizer
 
 from data_helpers import read_json
 from cpt.atomic import sha256_file
+from cpt.data import shards
 from cpt.data.formats import DocumentShard
-from cpt.data.sources import SourceError, download_arguments, ensure_files, list_files, write_listing
+from cpt.data.download import download_arguments, ensure_files, write_listing
+from cpt.data.listing import SourceError, list_files
 from cpt.data.tokenize import tokenize_shard
 
 TEXTS = ["The quick brown fox.", "Jumps over\nthe lazy dog.", "Ünïcödé – text ✓", "x" * 600]
@@ -66,18 +68,35 @@ def test_documents_are_bos_text_eos(tmp_path, model_dir, fmt):
     assert sidecar["text_bytes"] == sum(len(t.encode()) for t in TEXTS)
 
 
-def test_shards_split_files_like_datatrove(tmp_path, model_dir):
-    rows = [{"text": f"document number {i}"} for i in range(12)]
+def test_shards_split_files_by_bytes(tmp_path, model_dir):
+    """Every file in exactly one shard, each shard's files in listing order, sizes balanced."""
+    rows = [{"text": f"document number {i} " * (1 + i % 5)} for i in range(12)]
     source = make_source(tmp_path, "parquet", rows, files=4)
-    seen = []
+    seen, files = [], []
     for shard in range(3):
         out, stats = run(tmp_path, source, model_dir, shard=shard, shards=3)
-        assert stats["files"] == list_files(source)[shard::3]
+        assert stats["files"] == sorted(stats["files"])
+        files += stats["files"]
         seen += pa.ipc.open_file(pa.memory_map(str(out))).read_all().column("id").to_pylist()
+    assert sorted(files) == list_files(source)
     assert len(seen) == len(set(seen)) == 12
     # more shards than files: an empty but valid shard
     out, stats = run(tmp_path, source, model_dir, shard=5, shards=6)
     assert stats["rows"] == 0 and len(DocumentShard(out)) == 0
+
+
+def test_byte_split_keeps_the_largest_shard_near_the_mean():
+    """Files of 1..16 units for 8 shards (as a source with between S and 2S files of uneven size): the
+    round-robin split's largest shard holds 1.4x the mean, the byte split's at most 1.2x; both in order."""
+    sizes = [(f"f{i:02d}", 1 + (i * 7) % 16) for i in range(16)]
+    total = sum(b for _, b in sizes)
+    round_robin = max(sum(b for _, b in sizes[shard::8]) for shard in range(8)) * 8 / total
+    assert round_robin == pytest.approx(24 / 17)
+    assert shards.largest_over_mean(sizes, 8) <= 1.2
+    split = shards.split(sizes, 8)
+    assert sorted(f for files in split for f in files) == [p for p, _ in sizes]
+    assert all(files == sorted(files) for files in split)
+    assert shards.split(sizes, 8) == split                            # every job computes the same split
 
 
 def test_stack_v2_rows_become_one_document_per_repository(tmp_path, model_dir):

@@ -39,10 +39,10 @@ def evaluated(tiny_model, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("pipeline")
     results = tmp / "results"
     checkpoints = results / "demo" / "train" / "checkpoints"
-    subprocess.run([sys.executable, "-m", "cpt.train.import_base", "--base-dir", str(tiny_model),
+    subprocess.run([sys.executable, "-m", "cpt.convert.import_base", "--base-dir", str(tiny_model),
                     "--checkpoints", str(checkpoints)], check=True, capture_output=True)
     shutil.copytree(checkpoints / "step-00000000", checkpoints / "step-00000300")
-    # what train_segment writes once its step is trained (cpt.train.chain): evals depend on it
+    # what train_segment writes once its step is trained (cpt.chain): evals depend on it
     segments = checkpoints.parent / "segments"
     segments.mkdir(parents=True)
     (segments / "step-00000300.json").write_text(json.dumps({"step": 300}))

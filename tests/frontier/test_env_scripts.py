@@ -2,6 +2,7 @@
 the scripts are sourced by a real bash with a `module` that records its arguments, and every
 variable they set, and every module they load, must be the table's, with a source that exists."""
 
+import fnmatch
 import os
 import re
 import subprocess
@@ -12,7 +13,8 @@ from workflow_run import ROOT
 
 PROFILE = ROOT / "profiles/frontier"
 TABLE = yaml.safe_load((PROFILE / "sources.yaml").read_text())
-LOGIN_ENV = {"PATH": os.environ["PATH"], "MEMBERWORK": "/lustre/orion/abc123/scratch", "CPT_ACCOUNT": "abc123",
+LOGIN_ENV = {"PATH": os.environ["PATH"], "HOME": "/ccs/home/usr1", "MEMBERWORK": "/lustre/orion/abc123/scratch",
+             "PROJWORK": "/lustre/orion/abc123/proj-shared", "CPT_ACCOUNT": "abc123",
              "CRAY_LD_LIBRARY_PATH": "/opt/cray/pe/lib64", "LD_LIBRARY_PATH": "/usr/lib64"}
 
 
@@ -51,7 +53,7 @@ def test_login_script_sets_exactly_the_table(tmp_path):
     assert set(changed) == set(table_vars("env.sh")), "env.sh and sources.yaml disagree on which variables"
     for name, entry in table_vars("env.sh").items():
         expected = (entry["value"].replace("$MEMBERWORK", LOGIN_ENV["MEMBERWORK"])
-                    .replace("$CPT_ACCOUNT", LOGIN_ENV["CPT_ACCOUNT"])
+                    .replace("$CPT_ACCOUNT", LOGIN_ENV["CPT_ACCOUNT"]).replace("$HOME", LOGIN_ENV["HOME"])
                     .replace("$CRAY_LD_LIBRARY_PATH:...", "/opt/cray/pe/lib64:/usr/lib64")
                     .replace("profiles/frontier/job-env.sh", str(PROFILE / "job-env.sh")))
         assert changed[name] == expected, f"{name}: env.sh sets {changed[name]!r}, sources.yaml says {expected!r}"
@@ -68,10 +70,29 @@ def test_job_script_sets_exactly_the_table(tmp_path, nodes, net):
     os.rmdir("/tmp/miopen-4242")
 
 
-@pytest.mark.parametrize("where", [{}, {"SLURM_JOB_ID": "7", "SLURM_CLUSTER_NAME": "dtn"}], ids=["login", "dtn-job"])
-def test_job_script_leaves_downloading_hosts_online(where):
-    env = {"PATH": os.environ["PATH"], **where}
-    assert set_by(env, sourced("job-env.sh", env)) == {}
+def test_job_script_leaves_the_login_node_alone():
+    env = {"PATH": os.environ["PATH"], "HF_TOKEN": "hf_x", "LD_LIBRARY_PATH": "/opt/cray/pe/lib64"}
+    assert sourced("job-env.sh", env).items() >= env.items()    # publishing (a localrule) keeps its token
+
+
+def test_a_dtn_job_starts_clean_without_the_token():
+    """The plugin's --export=ALL brings the login session into a DTN job: only the table's survive."""
+    login = {**LOGIN_ENV, **sourced("env.sh", LOGIN_ENV), "HF_TOKEN": "hf_x", "LC_ALL": "C", "OMP_NUM_THREADS": "4"}
+    job = {**login, "SLURM_JOB_ID": "7", "SLURM_CLUSTER_NAME": "dtn"}
+    after = {k: v for k, v in sourced("job-env.sh", job).items() if k not in {"PWD", "SHLVL", "_", "OLDPWD"}}
+    keep = TABLE["dtn_job"]["keep"]
+    assert after == {**{k: v for k, v in job.items() if any(fnmatch.fnmatch(k, p) for p in keep)},
+                     "PATH": TABLE["dtn_job"]["path"]}
+    assert {"HF_HOME", "HF_TOKEN_PATH", "HOME", "LC_ALL", "OMP_NUM_THREADS", "SLURM_JOB_ID"} <= set(after)
+    assert "LD_LIBRARY_PATH" in job and "NCCL_SOCKET_IFNAME" in job      # what it dropped was there
+
+
+def test_no_compute_job_gets_an_exported_token():
+    env = {"PATH": os.environ["PATH"], "SLURM_JOB_ID": "4243", "SLURM_JOB_NUM_NODES": "1", "HF_TOKEN": "hf_x",
+           "HUGGING_FACE_HUB_TOKEN": "hf_y", "HF_TOKEN_PATH": "/ccs/home/usr1/.cache/huggingface/token"}
+    after = sourced("job-env.sh", env)
+    assert not set(TABLE["jobs_scrub"]["unset"]) & set(after) and after["HF_TOKEN_PATH"] == env["HF_TOKEN_PATH"]
+    os.rmdir("/tmp/miopen-4243")
 
 
 def test_rocm_module_matches_the_torch_wheels():
@@ -95,3 +116,14 @@ def test_sbatch_flags_of_the_table_are_in_the_config(full_config):
 def test_profile_jobs_stay_below_the_per_user_queue_limit():
     profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
     assert profile["jobs"] <= TABLE["queue"]["queued_jobs_per_user"] // 2
+
+
+def test_a_project_miniforge_comes_before_the_module_conda(tmp_path):
+    """Snakemake 9 needs conda >= 24.7.1; the module's is 23.11: env.sh prefers the README's Miniforge."""
+    conda = tmp_path / TABLE["conda"]["miniforge"].replace("$CPT_PROJECT_HOME/", "") / "bin/conda"
+    conda.parent.mkdir(parents=True)
+    conda.write_text("#!/bin/sh\necho conda 25.3.1\n")
+    conda.chmod(0o755)
+    after = sourced("env.sh", {**LOGIN_ENV, "CPT_PROJECT_HOME": str(tmp_path)})
+    assert after["PATH"].split(":")[0] == str(conda.parent)
+    assert "miniforge" not in sourced("env.sh", LOGIN_ENV)["PATH"]      # none installed: the module's conda

@@ -12,21 +12,32 @@ from workflow_run import link_workflow, snakemake
 
 from cpt.evaluate import node
 
-CHILD = ("import os, time; print(os.environ['ROCR_VISIBLE_DEVICES'], os.environ['HIP_VISIBLE_DEVICES'],"
-         " os.environ['CUDA_VISIBLE_DEVICES'], time.time()); time.sleep(1.5); print(time.time())")
+CHILD = ("import os, time; get = lambda k: os.environ.get(k, '-'); print(get('ROCR_VISIBLE_DEVICES'),"
+         " get('HIP_VISIBLE_DEVICES'), get('CUDA_VISIBLE_DEVICES'), time.time()); time.sleep(1.5); print(time.time())")
+# A Frontier node job: Slurm lists the 8 GCDs in ROCR_VISIBLE_DEVICES (a stray HIP_/CUDA_ list too).
+ROCM_JOB = {"PATH": "/usr/bin:/bin", "ROCR_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7",
+            "HIP_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7", "CUDA_VISIBLE_DEVICES": "0,1,2,3,4,5,6,7"}
 
 
 def test_children_share_the_job_gpus_one_each(tmp_path):
     commands = [([sys.executable, "-c", CHILD], tmp_path / f"child{i}.log") for i in range(3)]
     start = time.monotonic()
-    codes = node.run_all(commands, ["4", "6"], env={"PATH": "/usr/bin:/bin"}, poll_seconds=0.05)
+    codes = node.run_all(commands, ["4", "6"], env=ROCM_JOB, poll_seconds=0.05)
     elapsed = time.monotonic() - start
     assert codes == [0, 0, 0]
     runs = [(tmp_path / f"child{i}.log").read_text().split() for i in range(3)]
-    assert all(r[0] == r[1] == r[2] for r in runs)          # one GPU, the same for every runtime
+    # ROCm renumbers after ROCR_VISIBLE_DEVICES: only it narrows; a HIP_/CUDA_ id would name a missing device
+    assert all(r[1] == r[2] == "-" for r in runs), runs
     assert {runs[0][0], runs[1][0]} == {"4", "6"}            # the first two at once, on different GPUs
     assert float(runs[2][3]) >= min(float(runs[0][4]), float(runs[1][4])) - 0.05   # the third waited for a GPU
     assert elapsed < 3 * 1.5                                  # not one after another
+
+
+def test_an_nvidia_job_narrows_with_cuda_visible_devices(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "CUDA_VISIBLE_DEVICES": "2,5"}
+    assert node.run_all([([sys.executable, "-c", CHILD], tmp_path / "c.log")], node.job_gpus(env, 8)[1:],
+                        env=env, poll_seconds=0.05) == [0]
+    assert (tmp_path / "c.log").read_text().split()[:3] == ["-", "-", "5"]
 
 
 def test_job_gpus_come_from_slurm_else_count():

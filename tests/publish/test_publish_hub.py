@@ -16,6 +16,7 @@ import pytest
 
 from cpt.publish.__main__ import main
 from cpt.publish.hub import PublishError, publish, with_retries
+from cpt.rundir.config import write_config
 
 TOKEN = "hf_thisTokenMustNeverBeLogged"
 
@@ -90,12 +91,13 @@ def test_network_down_fails_the_job_with_the_endpoint_named_and_no_receipt(monke
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     url = closed_port_url()
     receipt = tmp_path / "receipt.json"
-    facts = {"run": "r", "base_model": "b", "mix": {"a": 1.0}, "weighting": "rows", "seq_len": 8,
-             "tokens_per_step": 64, "config_digest": "d"}
+    config = {"run": "r", "model": {"base_dir": "b"}, "publish": {"hf": settings(url)},
+              "data": {"sources": {"a": {"weight": 1.0}}, "mix": {"weighting": "rows"}, "seq_len": 8},
+              "train": {"local_batch": 8, "parallel": {"dp_replicate": 1, "dp_shard": 1}}}
+    write_config(tmp_path / "config.json", config)   # what the controller writes when it starts jobs
     (tmp_path / "export").mkdir()
-    code = main(["--export", str(tmp_path / "export"), "--step", "150", "--hub", json.dumps(settings(url)),
-                 "--card-facts", json.dumps(facts), "--eval-results", str(tmp_path / "none"),
-                 "--receipt", str(receipt)])
+    code = main(["--export", str(tmp_path / "export"), "--step", "150", "--config-file", str(tmp_path / "config.json"),
+                 "--eval-results", str(tmp_path / "none"), "--receipt", str(receipt)])
     assert code == 1 and not receipt.exists()
     assert "retry 2/2" in caplog.text  # a network error is transient: retried before giving up
     assert "cannot reach the hub" in caplog.text and "publish.hf.endpoint" in caplog.text

@@ -24,7 +24,8 @@ LOCAL = {"model.safetensors": lfs("model.safetensors", 100, "w2"), "config.json"
 def test_git_blob_id_is_the_one_git_computes(tmp_path):
     data = b"{\"hidden_size\": 64}\n"
     (tmp_path / "f").write_bytes(data)
-    assert git_blob_sha1(data) == subprocess.check_output(["git", "hash-object", str(tmp_path / "f")], text=True).strip()
+    git = subprocess.check_output(["git", "hash-object", str(tmp_path / "f")], text=True).strip()
+    assert git_blob_sha1(data) == git
 
 
 def test_same_content_uses_sha256_for_lfs_and_the_blob_id_otherwise():
@@ -94,3 +95,26 @@ def test_card_names_base_model_mix_tokens_digest_and_the_results_written_so_far(
     assert "`0123456789abcdef`" in card and "| dclm | 40.00% |" in card
     assert "| 0 | 63.4 |" in card and "| 3,500 (this revision) | 61.0 |" in card
     assert "ARC-C" not in card  # a failed eval is not a result
+
+
+def test_card_carries_the_llama_license_datasets_and_attribution():
+    import yaml
+
+    from cpt.publish.plan import KEEP_REMOTE
+
+    facts = {**FACTS, "license": "llama3.1", "attribution": "Built with Llama",
+             "datasets": ["HuggingFaceTB/finemath", "Zyphra/Zyda-2"]}
+    card = model_card(3500, facts, {})
+    header = yaml.safe_load(card.split("---")[1])
+    assert header["license"] == "llama3.1" and header["datasets"] == ["HuggingFaceTB/finemath", "Zyphra/Zyda-2"]
+    assert "**Built with Llama**" in card.split("---", 2)[2][:200]     # prominently: right under the title
+    assert {"LICENSE", "USE_POLICY.md"} <= KEEP_REMOTE      # a publish never deletes them
+
+
+def test_the_base_model_download_brings_its_license_files():
+    from cpt.hub import snapshot_arguments
+
+    hub = {"repo_id": "meta-llama/Llama-3.1-8B", "allow_patterns": ["*.json", "*.safetensors"]}
+    assert snapshot_arguments(hub, "m", "model")["allow_patterns"] == ["*.json", "*.safetensors", "LICENSE*",
+                                                                       "USE_POLICY*"]
+    assert snapshot_arguments(hub, "d", "dataset")["allow_patterns"] == ["*.json", "*.safetensors"]

@@ -3,12 +3,12 @@
 import json
 from pathlib import Path
 
-from cpt.evaluate.steps import result_path
+from cpt.rundir.paths import RunDir
 
 
 def write_result(run_dir: Path, step: int, name: str, value: float, stderr: float | None,
                  metric: str = "acc") -> Path:
-    path = result_path(run_dir, step, name)
+    path = RunDir(run_dir).result(step, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"status": "ok", "step": step, "name": name, "task": name.lower(),
                                 "metric": metric, "num_fewshot": 0, "limit": None, "value": value,

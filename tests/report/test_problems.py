@@ -2,7 +2,7 @@
 
 import json
 
-from cpt.evaluate.steps import result_path
+from cpt.rundir.paths import RunDir
 from cpt.report.make import ReportSpec, make_report
 from cpt.report.results import CORRUPT, FAILED, MISSING, OK, collect
 from report_helpers import write_result
@@ -15,10 +15,10 @@ def fixture_run(run_dir):
     write_result(run_dir, 0, "Count", 0.30, 0.07, metric="acc_norm")
     write_result(run_dir, 150, "Arith", 0.35, 0.07)
     # step 150 Count: missing (job killed before writing)
-    torn = result_path(run_dir, 300, "Arith")
+    torn = RunDir(run_dir).result(300, "Arith")
     torn.parent.mkdir(parents=True, exist_ok=True)
     torn.write_text('{"status": "ok", "value": 0.4')
-    result_path(run_dir, 300, "Count").write_text(json.dumps(
+    RunDir(run_dir).result(300, "Count").write_text(json.dumps(
         {"status": "failed", "metric": "acc_norm", "error": "ConnectionError: offline"}))
 
 
@@ -45,7 +45,7 @@ def test_report_lists_problems_and_still_writes_everything(run_dir):
     page = (out / "results.md").read_text()
     assert "| 150 | 154K | 35.0 ± 7.0 (+10.0) | missing |" in page
     assert "| 300 | 307K | corrupt | failed |" in page
-    assert str(result_path(run_dir, 150, "Count")) in page
+    assert str(RunDir(run_dir).result(150, "Count")) in page
     for name in ("results.csv", "results.tex", "plots/loss_per_100_steps.png",
                  "plots/metric-Arith.png", "plots/metric-Count.png"):
         assert (out / name).stat().st_size > 0

@@ -35,7 +35,7 @@ def full_workdir(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def full_config() -> dict:
     """config.yaml validated with the schema's defaults, as the workflow sees it."""
-    from cpt.plan import load_config
+    from cpt.checks.config import load_config
 
     return load_config([str(ROOT / "config.yaml")])
 
@@ -46,7 +46,7 @@ def slurm_cluster(tmp_path_factory):
     shares it); skipped, with the reason, where impossible."""
     reason = cluster.unavailable_reason()
     if reason:
-        warnings.warn(f"local Slurm tests skipped: {reason}")
+        warnings.warn(f"local Slurm tests skipped: {reason}", stacklevel=2)
         pytest.skip(f"local Slurm cluster unavailable: {reason}")
     state = tmp_path_factory.mktemp("slurm-state")
     cluster.up(state)

@@ -1,4 +1,4 @@
-"""The Slurm-driven training chain (cpt.train.chain) on the local cluster: a controller killed
+"""The Slurm-driven training chain (cpt.chain) on the local cluster: a controller killed
 and restarted, a running job scancel'ed, and time-limit stops in a run that needs more jobs
 than its retry budget. Each run trains the same tiny model (2 gloo ranks on the two fake
 nodes) and must give the losses of an uninterrupted local run bit for bit, with never two
@@ -65,7 +65,7 @@ def model_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, model_dir) -> dict[int, float]:
     """Losses of the same run trained uninterrupted: one trainer launch (2 gloo ranks) to the last step."""
-    from cpt.settings import load_config
+    from cpt.checks.config import load_config
 
     work = workdir(tmp_path_factory.mktemp("chain-ref"), model_dir, "ref")
     train = work / "results" / "ref" / "train"
@@ -120,7 +120,7 @@ def wait_for(condition, what: str, timeout: float = 300) -> None:
 
 
 def trained_past(work: Path, run: str, step: int) -> bool:
-    from cpt.train.lineage import complete_steps
+    from cpt.rundir.lineage import complete_steps
 
     steps = complete_steps(work / "results" / run / "train" / "checkpoints")
     return bool(steps) and steps[-1] >= step
@@ -211,7 +211,7 @@ def test_time_limit_stops_continue_beyond_the_retry_budget(slurm_cluster, tmp_pa
     fast machine the run could end inside one job's window). A record naming a job Slurm no
     longer knows is stale: it does not block the first submission."""
     work, run = workdir(tmp_path, model_dir, "limited", hours=2 / 60, signal_seconds=50, resubmits=0), "limited"
-    from cpt.train import lease
+    from cpt.chain import lease
 
     stale = {**lease.empty(run, work / "results" / run / "train"), "jobs": ["999999"], "owner": "999999"}
     lease.write(work / "results" / run / "train", stale)

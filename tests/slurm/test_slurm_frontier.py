@@ -3,6 +3,7 @@ submit for the full-scale config (fake sbatch records them; training jobs are su
 the chain's localrule), the srun line inside the training job, policy errors before
 submission, and the bare profile name after setup."""
 
+import json
 import os
 import subprocess
 import sys
@@ -26,11 +27,21 @@ def flags(call: list[str]) -> str:
     return " ".join(arg for arg in call if not arg.startswith("--wrap="))
 
 
-def test_training_segment_sbatch(full_workdir, fake_slurm, monkeypatch):
+def test_training_segment_sbatch(full_workdir, fake_slurm, monkeypatch, full_config):
+    """First the compute preflight (cpt.chain.preflight: the chain's request on 2 nodes for an hour);
+    with its passing record for the training digest, the 64-node chain job."""
+    from cpt.digest import training_digest
+
     monkeypatch.setenv("CPT_ACCOUNT", "abc123")
-    touch(full_workdir, *TRAIN_INPUTS)
+    touch(full_workdir, *TRAIN_INPUTS, f"{FULL_RUN}/eval/prefetch/MMLU.json")
     result = snakemake(full_workdir, *PROFILE, "--allowed-rules", "train_segment", "--", SEGMENT_1, check=False)
-    calls = sbatch_calls(fake_slurm)
+    (check,) = sbatch_calls(fake_slurm)
+    assert "--nodes=2" in check and "--time=60" in check and "--network=disable_rdzv_get" in check, check
+    assert "cpt.chain preflight-job" in check[-1] and result.returncode != 0   # the fake sbatch fails it
+    (full_workdir / f"{FULL_RUN}/train/preflight.json").write_text(
+        json.dumps({"training_digest": training_digest(full_config), "passed": True}))
+    result = snakemake(full_workdir, *PROFILE, "--allowed-rules", "train_segment", "--", SEGMENT_1, check=False)
+    calls = sbatch_calls(fake_slurm)[1:]
     assert calls, result.stderr[-3000:]
     sbatch = flags(calls[0])
     for flag in ("--account=abc123", "--partition=extended", "--time=1440", "--nodes=64", "--ntasks=512",
@@ -38,14 +49,15 @@ def test_training_segment_sbatch(full_workdir, fake_slurm, monkeypatch):
                  "--constraint=nvme"):
         assert f" {flag} " in f" {sbatch} ", f"{flag} missing from: sbatch {sbatch}"
     assert "--mem" not in sbatch and "--ntasks-per-gpu" not in sbatch and "--gpus" not in sbatch
-    assert "-m cpt.train.chain job --train-dir" in calls[0][-1]
-    assert "sbatch of the training chain failed" in (full_workdir / FULL_RUN / "logs/train/step-00003500.log").read_text()
+    assert "-m cpt.chain job --train-dir" in calls[0][-1]
+    segment_log = full_workdir / FULL_RUN / "logs/train/step-00003500.log"
+    assert "sbatch of the training chain failed" in segment_log.read_text()
 
 
 def test_training_segment_srun_line(full_config):
     """Inside the allocation the chain job stages the packed env to NVMe, then starts its 512 ranks
     itself: 8 per node, one GCD each, running the staged python."""
-    from cpt.train.chain import srun_command
+    from cpt.chain.commands import srun_command
 
     command = srun_command(full_config, 3500)
     assert command[:2] == ["bash", "-c"]
@@ -56,18 +68,21 @@ def test_training_segment_srun_line(full_config):
     assert "--until-step 3500" in command[2]
 
 
-def test_tokenize_jobs_are_one_core_jobs_never_grouped(full_workdir, fake_slurm, monkeypatch):
-    """Plugin 2.8.0 runs a group's members one after another (--jobs 1 inside), so a group of 56
-    one-core jobs would overrun its walltime: each tokenize job is its own submission."""
+def test_tokenize_jobs_are_whole_node_jobs_of_56_shards_never_grouped(full_workdir, full_config, fake_slurm,
+                                                                    monkeypatch):
+    """Plugin 2.8.0 runs a Snakemake group's members one after another (--jobs 1 inside), so the rule
+    itself takes 56 shards and runs them at once: one submission per group, 56 CPUs for one task."""
     monkeypatch.delenv("CPT_ACCOUNT", raising=False)
     sources = f"{FULL_RUN}/data/sources"
-    touch(full_workdir, f"{sources}/dclm.txt", f"{sources}/dclm.txt.json", *TRAIN_INPUTS[2:])
-    targets = [f"{FULL_RUN}/data/tokenized/dclm/{shard:05d}.arrow.json" for shard in range(8)]
-    snakemake(full_workdir, *PROFILE, "--allowed-rules", "tokenize", "--", *targets, check=False)
-    calls = [flags(call) for call in sbatch_calls(fake_slurm)]
-    assert len(calls) == 8
-    for sbatch in calls:
-        assert " -p batch -t 120 " in sbatch and "--ntasks=1" in sbatch and "--cpus-per-task=1" in sbatch
+    downloads = [f"{sources}/{name}.download.json" for name in full_config["data"]["sources"]]  # tokenize holds for all
+    touch(full_workdir, f"{sources}/dclm.txt", f"{sources}/dclm.txt.json", *downloads, *TRAIN_INPUTS[2:])
+    targets = [f"{FULL_RUN}/data/tokenized/dclm/group-{group:03d}.json" for group in range(3)]
+    result = snakemake(full_workdir, *PROFILE, "--allowed-rules", "tokenize", "--", *targets, check=False)
+    calls = sbatch_calls(fake_slurm)
+    assert len(calls) == 3, result.stderr[-3000:]
+    for call in calls:
+        sbatch = flags(call)
+        assert " -p batch -t 120 " in sbatch and "--ntasks=1" in sbatch and "--cpus-per-task=56" in sbatch
         assert "group" not in sbatch and "--mem" not in sbatch  # whole nodes: no --mem cap
 
 
@@ -124,6 +139,8 @@ def test_eval_is_one_node_job_per_step_with_all_its_tasks(full_workdir, fake_slu
 
 def test_source_download_is_a_dtn_job_and_the_listing_waits_for_it(full_workdir, fake_slurm, monkeypatch):
     monkeypatch.delenv("CPT_ACCOUNT", raising=False)
+    monkeypatch.delenv("PROJWORK", raising=False)
+    monkeypatch.delenv("SNAKEMAKE_CONDA_PREFIX", raising=False)
     listing = f"{FULL_RUN}/data/sources/dclm.txt"
     dry = snakemake(full_workdir, "-n", "--profile", "profiles/frontier", *NO_CONDA, "--", listing)
     out = dry.stdout + dry.stderr
@@ -131,3 +148,4 @@ def test_source_download_is_a_dtn_job_and_the_listing_waits_for_it(full_workdir,
     snakemake(full_workdir, *PROFILE, "--", f"{FULL_RUN}/data/sources/dclm.download.json", check=False)
     (sbatch,) = [flags(call) for call in sbatch_calls(fake_slurm)]
     assert " -p batch --clusters dtn -t 1440 " in sbatch and "--gpus" not in sbatch, sbatch
+    assert not (full_workdir / "$PROJWORK").exists()   # the profile names no variable a run would create literally

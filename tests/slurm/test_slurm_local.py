@@ -1,8 +1,9 @@
 """A real Slurm cluster on this machine (tests/slurm/cluster.py): the demo data stage with
-every non-local job through sbatch, grouped as on Frontier; the demo's training chain
+every non-local job through sbatch, as node jobs of 2 shards at once (as on Frontier, of 56); the demo's training chain
 finishing with its controller dead, then evals and report; and where the time-limit
 signal lands, which decides the training jobs' `--signal` flag."""
 
+import csv
 import json
 import os
 import re
@@ -43,11 +44,19 @@ def test_demo_data_stage_through_sbatch(slurm_cluster, demo_workdir, monkeypatch
     assert manifest["rows"] >= manifest["rows_needed"]
 
     jobs = job_logs(demo_workdir)
-    # 9 tokenize jobs, each its own submission (never grouped: plugin 2.8.0 runs group members one
-    # after another), one job per mixed shard; localrules never reach Slurm
-    assert sorted(jobs) == ["rule_manifest", "rule_mix_plan", "rule_mix_shard", "rule_tokenize"], jobs
-    assert len(jobs["rule_tokenize"]) == 9
-    assert len(jobs["rule_mix_shard"]) == len(manifest["shards"])
+    # node jobs of 2 shards (configs/demo.yaml slurm.node.cores: 2), each its own submission (never a
+    # Snakemake group: plugin 2.8.0 runs group members one after another); the mix plan and the manifest
+    # are seconds of work on the login node, like every localrule never a Slurm job
+    assert sorted(jobs) == ["rule_mix_shard", "rule_tokenize"], jobs
+    assert len(jobs["rule_tokenize"]) == 6                   # one per source: 1 or 2 shards each
+    assert len(jobs["rule_mix_shard"]) == 2                  # 3 mixed shards: 2 + 1
+    data = demo_workdir / "results/demo/data"
+    records = sorted(data.glob("tokenized/*/group-*.json")) + sorted(data.glob("mixed/group-*.json"))
+    pairs = [json.loads(p.read_text())["shards"] for p in records]
+    pairs = [shards for shards in pairs if len(shards) == 2]
+    assert len(pairs) == 4                                    # dclm, fineweb_edu, stack_v2; mixed 0-1
+    for a, b in pairs:                                        # each job's two shards ran at the same time
+        assert max(a["started"], b["started"]) < min(a["finished"], b["finished"]), (a, b)
     submitted = {int(i) for i in re.findall(r"has been submitted with SLURM jobid (\d+)", out.stdout + out.stderr)}
     all_ids = {i for ids in jobs.values() for i in ids}
     assert all_ids <= submitted, (all_ids, submitted)
@@ -55,6 +64,29 @@ def test_demo_data_stage_through_sbatch(slurm_cluster, demo_workdir, monkeypatch
     jobcomp = (slurm_cluster / "jobcomp.txt").read_text()
     completed = {int(m) for m in re.findall(r"JobId=(\d+) .*JobState=COMPLETED", jobcomp)}
     assert all_ids <= completed
+
+
+
+def test_demo_sweep_measures_its_layouts_through_sbatch(slurm_cluster, demo_workdir):
+    """`snakemake sweep`: the 2 fastest modelled layouts of the demo's 2 ranks and the configured one,
+    each a 2-node job of gloo ranks started by srun; the table holds what they measured."""
+    args = ["sweep", "--profile", "profiles/slurm-local", "--configfile", "configs/demo.yaml",
+            "configs/slurm-local.yaml"]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "MASTER_ADDR": "127.0.0.1"}
+    out = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=demo_workdir, env=env, capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    sweep_dir = demo_workdir / "results/demo/sweep"
+    rows = list(csv.DictReader((sweep_dir / "table.csv").open()))
+    assert len(rows) == 3 and [r["configured"] for r in rows].count("True") == 1
+    assert len({(r["dp_replicate"], r["micro_batch"], r["activation_checkpointing"]) for r in rows}) == 3
+    for r in rows:
+        assert float(r["seconds_per_step"]) > 0 and float(r["memory_peak_gb"]) > 0, r
+        record = json.loads((sweep_dir / "layouts" / f"{r['layout']}.json").read_text())
+        assert record["world_size"] == 2 and len(record["step_times_s"]) == 3
+    assert len(job_logs(demo_workdir)["rule_sweep_layout"]) == 3
+    assert (sweep_dir / "plot.png").stat().st_size > 0 and "(configured)" in (sweep_dir / "table.md").read_text()
+    assert not list((demo_workdir / "results/demo/sweep").rglob("step-*"))  # no checkpoint kept
 
 
 # Like the plugin's batch script for a training segment: `sh` running a command that srun's the ranks.
@@ -98,7 +130,8 @@ def test_demo_chain_trains_with_the_controller_dead_then_catches_up(slurm_cluste
     subprocess.run(["scancel", "--signal=USR1", signalled], check=True)  # to the job's steps, like --signal
     # (squeue -t all also lists ended jobs until slurmctld purges them, MinJobAge: 300 s by default)
     wait_for(lambda: (run_dir / "train/checkpoints/step-00000300/complete.json").exists()
-             and not chain_jobs("demo", "PENDING,RUNNING,CONFIGURING,COMPLETING"), "the chain to finish with no controller")
+             and not chain_jobs("demo", "PENDING,RUNNING,CONFIGURING,COMPLETING"),
+             "the chain to finish with no controller")
     chain_logs = {p.stem: p.read_text() for p in (run_dir / "train/jobs").glob("*.log")}
     assert "continuation: stopped at step" in chain_logs[signalled], chain_logs[signalled][-3000:]
     stopped = int(re.search(r"continuation: stopped at step (\d+)", chain_logs[signalled]).group(1))
@@ -119,8 +152,8 @@ def test_time_limit_signal_reaches_the_ranks_only_without_b(slurm_cluster, tmp_p
     """--signal=USR1@<s> goes to the job's steps (the srun'd ranks) and the batch script carries
     on; --signal=B:USR1@<s> goes to the batch `sh` alone, which it kills, ranks unwarned."""
     (tmp_path / "job.sh").write_text(SIGNAL_JOB)
-    for name, signal in (("steps", "USR1@58"), ("batch", "B:USR1@58")):
-        subprocess.run(["sbatch", "-t", "1", f"--signal={signal}", "-o", str(tmp_path / f"{name}.out"),
+    for name, warning in (("steps", "USR1@58"), ("batch", "B:USR1@58")):
+        subprocess.run(["sbatch", "-t", "1", f"--signal={warning}", "-o", str(tmp_path / f"{name}.out"),
                         "-J", f"signal-{name}", str(tmp_path / "job.sh")], check=True, capture_output=True)
     deadline = time.time() + 120
     while time.time() < deadline and "signal-" in subprocess.run(["squeue", "-h", "-o", "%j"],

@@ -14,7 +14,8 @@ SRUN = ("srun --nodes=64 --ntasks=512 --ntasks-per-node=8 --cpus-per-task=7 --gp
 def test_training_segment_asks_extended_64_nodes_24h_with_signal(full_config):
     res = cluster.resources(full_config, "train_segment", tasks=512, environ={"CPT_ACCOUNT": "abc123"})
     assert res == {"slurm_partition": "extended", "runtime": 24 * 60, "nodes": 64, "tasks": 512,
-                   "cpus_per_task": 7, "slurm_extra": "--network=disable_rdzv_get --signal=USR1@600", "constraint": "nvme",
+                   "cpus_per_task": 7, "slurm_extra": "--network=disable_rdzv_get --signal=USR1@600",
+                   "constraint": "nvme",
                    "slurm_account": "abc123"}
 
 
@@ -22,8 +23,8 @@ def test_account_only_from_the_environment(full_config):
     assert "slurm_account" not in cluster.resources(full_config, "tokenize", environ={})
 
 
-def test_grouped_data_jobs_carry_no_node_count(full_config):
-    """Snakemake sums a group's resources: a per-job `nodes` would ask for 56 nodes."""
+def test_data_node_jobs_ask_one_node_and_no_memory(full_config):
+    """A tokenize job is one node (its 56 CPUs come from the rule's threads); no --mem: whole nodes."""
     res = cluster.resources(full_config, "tokenize", environ={})
     assert res == {"slurm_partition": "batch", "runtime": 120}   # whole nodes: no --mem
 

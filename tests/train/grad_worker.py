@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import _CHECKPOINT_PREFIX
 
 from cpt.train import checkpoint, hf, launch
 from cpt.train.config import load_train_config
@@ -16,8 +17,11 @@ from cpt.train.loop import build, train_step
 def grads(cfg, args, mesh, device, step0, tokens):
     model, optimizer = build(args, cfg, tokens.shape[1] - 1, mesh, device)
     checkpoint.load(step0, model, optimizer)
-    loss = train_step(model, tokens[:, :-1], tokens[:, 1:], tp=True, micro_batch=cfg.micro_batch)
-    return {"loss": loss, **{name: p.grad.full_tensor() for name, p in model.named_parameters()}}
+    loss = train_step(model, tokens[:, :-1], tokens[:, 1:], tp=True, micro_batch=cfg.micro_batch,
+                      chunk_tokens=cfg.loss_chunk_tokens)
+    # Names as in the state dict, whatever wraps a block (a checkpointed block's are prefixed).
+    return {"loss": loss, **{name.replace(_CHECKPOINT_PREFIX, ""): p.grad.full_tensor()
+                             for name, p in model.named_parameters()}}
 
 
 def main(cfg_path, model_dir, step0, out):

@@ -1,7 +1,7 @@
 """Rank program: real (gloo) memory of the trainer, measured with the trace's own MemTracker code.
 
 1. Peak by kind of a training step (after a first one) at a small shape: what the fake-mode
-   trace (cpt/plan/trace.py) must reproduce.
+   trace (cpt/plan/trace.py) must reproduce; and the peak under each other checkpointing mode.
 2. The step's peak at two vocabulary sizes, with the one-pass loss the trainer used before
    (whole-batch logits) and with its chunked loss: the slope is the loss's working set in
    bytes per local logit element.
@@ -50,9 +50,13 @@ def main(spec_path, out):
     train = TrainConfig.from_dict(spec["config"]["train"])
     seq_len = spec["config"]["data"]["seq_len"]
     mesh = launch.build_mesh(train.parallel, device)
-    result = {"traced": traced_training(train, model_args(spec["shape"], seq_len), seq_len, mesh, device)}
+    args = model_args(spec["shape"], seq_len)
+    result = {"traced": traced_training(train, args, seq_len, mesh, device),
+              "by_ac_mode": {mode: traced_training(replace(train, activation_checkpointing=mode), args, seq_len, mesh,
+                                                   device)["Total"] for mode in ("none", "selective")}}
     one_pass = replace(train, micro_batch=train.local_batch)
-    steps = {"one_pass": one_pass_step, "chunked": lambda *a: train_step(*a, micro_batch=train.local_batch)}
+    steps = {"one_pass": one_pass_step,
+             "chunked": lambda *a: train_step(*a, micro_batch=train.local_batch, chunk_tokens=train.loss_chunk_tokens)}
     result["working_set"] = {name: {vocab: step_peak(one_pass, {**spec["shape"], "vocab_size": vocab}, seq_len, mesh,
                                                      device, fn) for vocab in spec["vocabs"]}
                              for name, fn in steps.items()}

@@ -51,6 +51,7 @@ def report(**kw) -> comm_check.CommReport:
 def test_rccl_with_the_plugin_and_ofi_passes():
     assert comm_check.problems(report(), True) == []
     assert comm_check.problems(report(net="AWS Libfabric"), True) == []
+    assert comm_check.problems(report(net="Libfabric"), True) == []     # aws-ofi-nccl's default name
     assert comm_check.problems(report(nodes=1, net="Socket", plugins=()), True) == []
 
 

@@ -1,15 +1,19 @@
 """Real multi-process runs of the trainer (gloo on CPU): parallel equivalence,
-resharding, compiled TP gradients, exact resume after kill -9 and SIGUSR1."""
+resharding, compiled TP gradients, exact resume after kill -9 and SIGUSR1, one trainer per train dir."""
 
+import contextlib
 import json
+import os
 import shutil
 import signal
+import socket
 import time
 
 import pytest
 import torch
 
 import train_helpers as h
+from cpt.rundir import trainer_lock
 from cpt.train import checkpoint, loop
 from cpt.data.formats import ManifestError
 from cpt.train.config import TrainConfig
@@ -169,5 +173,60 @@ def test_bad_inputs_fail_before_training(tmp_path, model_dir, manifest, monkeypa
     (checkpoint.step_dir(tmp_path / "checkpoints", 2) / checkpoint.MARKER).parent.mkdir()
     (checkpoint.step_dir(tmp_path / "checkpoints", 2) / checkpoint.MARKER).write_text('{"step": 2}')
     (checkpoint.step_dir(tmp_path / "checkpoints", 0) / checkpoint.MARKER).unlink()
+    # Found after the process group starts (the train dir is read under the trainer's lock): one rank.
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("MASTER_PORT", str(h.free_port()))
     with pytest.raises(checkpoint.CheckpointError, match="no complete checkpoint of this run up to step 1"):
-        loop.run(config(dp_shard=2), paths, seq_len=h.SEQ_LEN, until_step=1)
+        loop.run(config(), paths, seq_len=h.SEQ_LEN, until_step=1)
+    with trainer_lock.held(tmp_path):  # another trainer (here: this process, through another open file)
+        with pytest.raises(trainer_lock.TrainDirBusy, match=f"another trainer .host {socket.gethostname()}, "
+                                                           f"pid {os.getpid()}, since "):
+            loop.run(config(), paths, seq_len=h.SEQ_LEN, until_step=1)
+    assert not (tmp_path / "metrics.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_second_trainer_on_a_live_train_dir_is_refused(tmp_path, model_dir, manifest, uninterrupted):
+    """torchrun killed with SIGKILL: its ranks (sessions of their own) train on as orphans. A second
+    trainer on the same train dir stops before touching it, naming the holder; the first finishes
+    with the losses of a run that was never disturbed."""
+    train_dir = tmp_path / "run"
+    h.import_step0(model_dir, train_dir)
+    config = h.train_config(tmp_path / "run.yaml", parallel=DP2, local_batch=2, **LONG)
+    argv = h.trainer_argv(config, manifest, model_dir, train_dir)
+    launcher = h.torchrun(2, argv, tmp_path / "first.log")
+    first_log = lambda: (tmp_path / "first.log").read_text()[-3000:]  # noqa: E731
+    metrics, deadline = train_dir / "metrics.jsonl", time.monotonic() + 180
+    logged = lambda: metrics.exists() and metrics.read_text().endswith("\n")  # noqa: E731 (a step, not an empty file)
+    while not logged() and time.monotonic() < deadline and launcher.poll() is None:
+        time.sleep(0.01)
+    ranks = h.children(launcher.pid)
+    assert logged() and len(ranks) == 2, first_log()
+    try:
+        for pid in ranks:  # frozen, so they cannot finish before the second trainer has tried
+            os.kill(pid, signal.SIGSTOP)
+        launcher.kill()
+        launcher.wait()
+        assert max(h.losses(train_dir)) < 30, "the run ended before it could be interrupted"
+        holder = json.loads((train_dir / trainer_lock.RECORD).read_text())
+        assert holder["pid"] in ranks and all(h.running(pid) for pid in ranks)
+        before = sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in train_dir.rglob("*"))
+        second = h.torchrun(2, argv, tmp_path / "second.log")
+        assert second.wait(timeout=180) != 0
+        out = (tmp_path / "second.log").read_text()
+        assert (f"{train_dir} is being trained by another trainer (host {socket.gethostname()}, pid {holder['pid']}, "
+                f"since {holder['since']})") in out, out[-3000:]
+        assert f"`kill {holder['pid']}`" in out
+        assert sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in train_dir.rglob("*")) == before
+        for pid in ranks:
+            os.kill(pid, signal.SIGCONT)
+        deadline = time.monotonic() + 240
+        while any(h.running(pid) for pid in ranks) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(h.running(pid) for pid in ranks), first_log()
+    finally:  # whatever failed, no orphan rank is left stopped or training behind the test
+        for pid in ranks:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)   # ends a stopped process too
+    assert h.losses(train_dir) == uninterrupted, first_log()  # bitwise
+    assert checkpoint.complete_steps(train_dir / "checkpoints")[-1] == 30

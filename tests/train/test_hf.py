@@ -7,8 +7,8 @@ import torch
 from transformers import AutoModelForCausalLM, LlamaForCausalLM
 
 from cpt.train import checkpoint, hf
-from cpt.train.export import main as export_main
-from cpt.train.import_base import import_base
+from cpt.convert.export import main as export_main
+from cpt.convert.import_base import import_base
 from cpt.train.model import Llama, ModelArgs, rope_inv_freq
 from train_helpers import SEQ_LEN, VOCAB
 

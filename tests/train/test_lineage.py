@@ -10,7 +10,8 @@ import time
 
 import pytest
 from cpt.settings import ConfigError
-from cpt.train import lease, lineage
+from cpt.chain import lease
+from cpt.rundir import lineage
 
 OLD, NEW = "a" * 16, "b" * 16
 HISTORY = [{"from_step": 0, "training_digest": OLD}, {"from_step": 4, "training_digest": NEW}]
@@ -76,7 +77,7 @@ def test_local_holder_is_live_only_while_its_process_lives_and_beats(tmp_path):
 def test_the_lock_serializes_writers(tmp_path):
     """Two processes each add one job under the lock a hundred times: none is lost."""
     lease.write(tmp_path, lease.empty("run", tmp_path))
-    code = ("import sys; from cpt.train import lease\n"
+    code = ("import sys; from cpt.chain import lease\n"
             "for i in range(100):\n"
             "    with lease.locked(sys.argv[1]):\n"
             "        r = lease.read('run', sys.argv[1]); r['jobs'].append(sys.argv[2]); lease.write(sys.argv[1], r)\n")

@@ -5,6 +5,7 @@ and the FSDP units the recipe cuts."""
 import pytest
 import torch
 import torch.distributed as dist
+from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import CheckpointWrapper
 from torch.distributed.fsdp import FSDPModule, fully_shard
 from transformers import AutoModelForCausalLM
 
@@ -107,3 +108,12 @@ def test_fsdp_units(one_rank, tied_dir, model_dir, tied):
     else:
         assert units == {"", "embed_tokens", "norm", "lm_head"} | layers
         assert root_params == {}
+
+
+def test_selective_checkpointing_wraps_every_kth_block(one_rank, model_dir):
+    with torch.device("meta"):
+        model = Llama(hf.model_args(model_dir), h.SEQ_LEN)
+    cfg = TrainConfig.from_dict({"steps": 1, "steps_per_segment": 1, "local_batch": 1,
+                                 "activation_checkpointing": "selective", "activation_checkpointing_every": 2})
+    parallelize(model, one_rank, cfg)
+    assert [isinstance(block, CheckpointWrapper) for block in model.layers.values()] == [False, True]

@@ -12,10 +12,11 @@ import torch
 
 import train_helpers as h
 from cpt.train import checkpoint
-from cpt.train.metrics import Metrics, truncate_after
-from cpt.train.sinks import Sinks
-from cpt.train.wandb_sink import run_id
-from cpt.train.wandb_files import history as wandb_history
+from cpt.rundir.metrics import truncate_after
+from cpt.train.metrics import Metrics
+from cpt.live.sinks import Sinks
+from cpt.live.wandb_sink import run_id
+from cpt.live.wandb_files import history as wandb_history
 from live_readers import float32, tensorboard_scalars
 from test_distributed import wait_for_step
 
@@ -73,7 +74,8 @@ def test_tensorboard_and_wandb_follow_metrics_jsonl_across_a_resume(tmp_path):
     train_rows = [row for row in rows if "train/step" in row]
     assert [row["train/step"] for row in train_rows] == list(range(1, 11))  # no step twice, none missing
     # Steps 1-8 as the first job logged them (a real resume replays them bit for bit), 9-10 from the second.
-    assert [row["train/loss"] for row in train_rows] == [1.0 / s for s in range(1, 9)] + [100 + 1.0 / s for s in (9, 10)]
+    expected = [1.0 / s for s in range(1, 9)] + [100 + 1.0 / s for s in (9, 10)]
+    assert [row["train/loss"] for row in train_rows] == expected
     assert all(row["train/tokens_seen"] == row["train/step"] * TOKENS_PER_STEP for row in train_rows)
     assert [(row["eval/step"], row["eval/Arith"], row["eval/Arith_stderr"]) for row in rows if "eval/step" in row] \
         == [(4, 0.25, 0.01)]
@@ -130,7 +132,7 @@ def test_real_trainer_killed_and_resumed_keeps_tensorboard_and_wandb_exact(tmp_p
 
 
 def test_wandb_sync_adds_evals_finished_after_training_once_then_asks_for_a_login(tmp_path, monkeypatch, caplog):
-    from cpt.train import wandb_sync
+    from cpt.live import wandb_sync
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc: not logged in
     monkeypatch.delenv("NETRC", raising=False)
@@ -152,3 +154,33 @@ def test_wandb_sync_adds_evals_finished_after_training_once_then_asks_for_a_logi
     assert "no W&B API key on this node: run `wandb login`" in caplog.text
     evals = [row for row in wandb_history(train_dir / "wandb")[1] if "eval/step" in row]
     assert [(row["eval/step"], row["eval/Arith"]) for row in evals] == [(3, 0.5)]
+
+
+def test_wandb_sync_fails_naming_what_is_not_uploaded_and_skips_a_dir_being_written(tmp_path, monkeypatch, caplog):
+    """`wandb sync` (0.31) exits 0 when an upload fails: the dirs still without their uploaded marker fail the
+    command, named. The newest dir, not closed by its sink while training runs, is not synced at all."""
+    from cpt.live import wandb_sync
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    bin_dir, calls = tmp_path / "bin", tmp_path / "wandb-calls"
+    bin_dir.mkdir()
+    (bin_dir / "wandb").write_text('#!/bin/sh\necho "$@" >> "$CALLS"\n[ -n "$UPLOAD" ] || exit 0\n'
+                                   'for d in "$@"; do for f in "$d"/run-*.wandb; do [ -f "$f" ] && touch "$f.synced"; '
+                                   'done; done\n')
+    (bin_dir / "wandb").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("CALLS", str(calls))
+    live, train_dir = {"wandb": WANDB}, tmp_path / "train"
+    segment(train_dir, 1, 3, 0.0, live).close()
+    writing = segment(train_dir, 4, 5, 0.0, live)          # a job still running: its dir is not closed
+    try:
+        first, newest = wandb_sync.offline_runs(train_dir / "wandb")
+        argv = ["--train-dir", str(train_dir), "--live", json.dumps(live), "--final-marker", str(tmp_path / "no")]
+        assert wandb_sync.main(argv) == 1                  # the upload "failed", exit 0
+        assert f"exited 0 and 1 of 1 dirs are not uploaded ({first.name})" in caplog.text
+        monkeypatch.setenv("UPLOAD", "1")
+        assert wandb_sync.main(argv) == 0
+        synced = calls.read_text().splitlines()
+        assert len(synced) == 2 and all(str(first) in line and str(newest) not in line for line in synced)
+        assert wandb_sync.unsynced(train_dir / "wandb") == [newest]
+    finally:
+        writing.close()

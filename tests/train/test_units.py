@@ -7,10 +7,12 @@ import pytest
 import torch
 
 from cpt.data.formats import ManifestError
+from cpt.rundir import trainer_lock
 from cpt.train import checkpoint, launch
-from cpt.train.config import TrainConfig, load_train_config
+from cpt.train.config import TrainConfig, checkpointed_blocks, load_train_config
 from cpt.train.data import Loader, RowReader, open_shards
-from cpt.train.metrics import PEAK_FLOPS, peak_flops, truncate_after
+from cpt.rundir.metrics import truncate_after
+from cpt.train.metrics import peak_flops, peak_tflops
 from cpt.train.model import ModelArgs
 from cpt.train.schedule import lr_at
 from train_helpers import SEQ_LEN
@@ -95,6 +97,19 @@ def test_config_segments_and_errors(tmp_path):
         load_train_config('{"steps": 1, "steps_per_segment": 1, "local_batch": 1, "optimizer": {"lrr": 1}}')
 
 
+def test_checkpointed_blocks_by_mode():
+    """Selective takes every k-th block counting from 1, as torchtitan's layer-wise selective AC."""
+    assert checkpointed_blocks("none", 2, 4) == []
+    assert checkpointed_blocks("selective", 2, 5) == [1, 3]
+    assert checkpointed_blocks("selective", 3, 8) == [2, 5]
+    assert checkpointed_blocks("full", 2, 3) == [0, 1, 2] == checkpointed_blocks("selective", 1, 3)
+    base = {"steps": 1, "steps_per_segment": 1, "local_batch": 1}
+    with pytest.raises(ValueError, match=r"train.activation_checkpointing='some'; pick one of \['none', 'sel"):
+        TrainConfig.from_dict({**base, "activation_checkpointing": "some"})
+    with pytest.raises(ValueError, match="train.activation_checkpointing_every=0; it must be >= 1"):
+        TrainConfig.from_dict({**base, "activation_checkpointing_every": 0})
+
+
 def test_metrics_truncated_on_resume(tmp_path):
     path = tmp_path / "metrics.jsonl"
     path.write_text("".join(json.dumps({"step": s, "loss": 1.0}) + "\n" for s in range(1, 8)))
@@ -117,4 +132,21 @@ def test_llama31_8b_flavor_and_mfu_inputs():
     args = ModelArgs.from_hf_config(hf_8b)
     assert args.num_params() == 8_030_261_248
     assert args.flops_per_token(8192) == 6 * (args.num_params(embeddings=False) + 128256 * 4096) + 12 * 32 * 4096 * 8192
-    assert peak_flops(torch.device("cpu")) is None and PEAK_FLOPS["MI250X"] == 191.5e12
+    assert peak_flops(torch.device("cpu")) is None and peak_tflops("AMD Instinct MI250X") == 191.5
+
+
+def test_peaks_by_exact_device_name():
+    """The H200 has a peak (MFU was null there); a PCIe or NVL H100 never takes the SXM's 989."""
+    assert peak_tflops("NVIDIA H200") == 989.0 and peak_tflops("NVIDIA H100 80GB HBM3") == 989.0
+    assert peak_tflops("NVIDIA H100 PCIe") == 756.0 and peak_tflops("NVIDIA H100 NVL") == 835.0
+    assert peak_tflops("NVIDIA H100") is None and peak_tflops("NVIDIA H100 SXM5 94GB") is None   # unlisted: no guess
+
+
+def test_lock_mount_options_of_the_deepest_mount():
+    mountinfo = ("22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n"
+                 "40 22 0:50 / /lustre/orion rw,nosuid shared:20 - lustre 10.0.0.1@o2ib:/orion rw,localflock\n"
+                 "41 22 0:51 / /lustre/orion\\040old rw shared:21 - lustre 10.0.0.1@o2ib:/old rw,flock\n")
+    assert "localflock" in trainer_lock.mount_options("/lustre/orion/proj/results", mountinfo)
+    assert "flock" in trainer_lock.mount_options("/lustre/orion old/x", mountinfo)
+    assert trainer_lock.mount_options("/lustre/orionx", mountinfo) == {"rw", "relatime"}
+

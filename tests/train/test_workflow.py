@@ -94,7 +94,8 @@ def test_chain_rerun_policy_continue_from_and_extension(tmp_path, monkeypatch):
     assert [r["step"] for r in again] == [1, 2, 3, 4] and again[:2] == first[:2]
     assert again[2]["loss"] == first[2]["loss"] and again[3]["loss"] != first[3]["loss"]  # step 3 used old weights
     four = checkpoint.marker(checkpoints / "step-00000004")
-    assert [(a["step"], a["training_digest"]) for a in four["lineage"]] == [(0, None), (2, history[0]["training_digest"])]
+    lineage = [(a["step"], a["training_digest"]) for a in four["lineage"]]
+    assert lineage == [(0, None), (2, history[0]["training_digest"])]
     assert four["training_digest"] == history[1]["training_digest"]
 
     # extending train.steps within the schedule keeps every trained step and trains only the new ones

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-from cpt.train.synthetic import SEQ_LEN, VOCAB, make_data, make_model_dir  # noqa: F401 (re-exported)
+from cpt.demo.synthetic import SEQ_LEN, VOCAB, make_data, make_model_dir  # noqa: F401 (re-exported)
 
 
 def train_config(path: Path, **overrides) -> Path:
@@ -59,7 +59,7 @@ def wait(procs: list[subprocess.Popen], log_dir: Path, timeout: float = 240) -> 
             codes.append(proc.wait(timeout=max(deadline - time.monotonic(), 1)))
         except subprocess.TimeoutExpired:
             kill(procs)
-            raise AssertionError(f"ranks timed out; logs:\n{logs(log_dir)}")
+            raise AssertionError(f"ranks timed out; logs:\n{logs(log_dir)}") from None
     return codes
 
 
@@ -71,8 +71,9 @@ def kill(procs: list[subprocess.Popen], sig: int = signal.SIGKILL) -> None:
         proc.wait()
 
 
-def logs(log_dir: Path) -> str:
-    return "\n".join(f"--- {f.name}\n{f.read_text()[-3000:]}" for f in sorted(log_dir.glob("*.log")))
+def logs(log_dir: Path, tail: int | None = 3000) -> str:
+    """Each rank's log, its last `tail` characters (a failure's message); None: the whole log."""
+    return "\n".join(f"--- {f.name}\n{f.read_text()[-tail if tail else 0:]}" for f in sorted(log_dir.glob("*.log")))
 
 
 def run_ok(nprocs: int, argv: list[str], log_dir: Path, env: dict | None = None, timeout: float = 240) -> None:
@@ -87,10 +88,39 @@ def trainer_argv(cfg: Path, manifest: Path, model_dir: Path, train_dir: Path, un
 
 
 def import_step0(model_dir: Path, train_dir: Path) -> None:
-    from cpt.train.import_base import import_base
+    from cpt.convert.import_base import import_base
     import_base(model_dir, train_dir / "checkpoints")
 
 
 def losses(train_dir: Path) -> dict[int, float]:
     lines = (train_dir / "metrics.jsonl").read_text().splitlines()
     return {r["step"]: r["loss"] for r in map(json.loads, lines)}
+
+
+def torchrun(nprocs: int, argv: list[str], log: Path) -> subprocess.Popen:
+    """A real torchrun launcher of `nprocs` ranks (each in a session of its own), output to `log`."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                             f"--nproc-per-node={nprocs}", *argv], env={**os.environ, "OMP_NUM_THREADS": "1"},
+                            stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+
+
+def children(pid: int) -> list[int]:
+    """Live processes whose parent is `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    """The process exists and is not a zombie (an orphan's exit status goes to whoever adopted it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False

@@ -48,10 +48,15 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Atomically replace `path` with `text`."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
 def write_json(path: str | os.PathLike, data) -> None:
     """Atomically write `data` as indented JSON (stable key order for diffs)."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:

@@ -33,11 +33,37 @@ def _lookup(config: dict, dotted: str):
     return node
 
 
+# Keys of a source's content_fetch that change which documents it makes; the rest (rate, requests
+# in flight, retries...) is how fast they are fetched.
+CONTENT_FETCH_WHAT = ("ids_glob", "documents")
+
+
 def training_keys(config: dict) -> dict:
     """The training-relevant values, by dotted key (absent keys read as None). The batch
     enters as global rows per step: a mesh change that keeps it changes how, not what."""
-    return {**{key: _lookup(config, key) for key in TRAINING_KEYS},
-            "train.global_batch_rows": global_batch_rows(config)}
+    keys = {key: _lookup(config, key) for key in TRAINING_KEYS}
+    return _current_view({**keys, "train.global_batch_rows": global_batch_rows(config)})
+
+
+def same_training(recorded: dict, config: dict) -> bool:
+    """Whether training keys a run recorded (run.json) describe what `config` trains, seen through
+    today's definition: a pipeline upgrade that stops counting a key (a fetch rate, say) changes the
+    digest of an unchanged experiment, and must not be taken for an edit."""
+    return _current_view(recorded) == training_keys(config)
+
+
+def _current_view(keys: dict) -> dict:
+    """Keys as today's definition counts them: of a source's content_fetch, only what it fetches."""
+    if not keys.get("data.sources"):
+        return keys
+    return {**keys, "data.sources": {name: _what_is_fetched(source) for name, source in keys["data.sources"].items()}}
+
+
+def _what_is_fetched(source: dict) -> dict:
+    if "content_fetch" not in source:
+        return source
+    fetch = {k: v for k, v in source["content_fetch"].items() if k in CONTENT_FETCH_WHAT}
+    return {**source, "content_fetch": fetch}
 
 
 def _digest(value) -> str:

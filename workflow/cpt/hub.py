@@ -2,7 +2,8 @@
 
     python -m cpt.hub --repo-id meta-llama/Llama-3.1-8B --repo-type model --local-dir models/Llama-3.1-8B
 
-Gated repositories (Llama) need HF_TOKEN in the environment.
+Gated repositories (Llama) need a token: `hf auth login` writes the file at HF_TOKEN_PATH (env.sh puts it in
+the home directory, outside the purge); an exported HF_TOKEN would travel into every Slurm job.
 """
 
 from __future__ import annotations
@@ -14,13 +15,21 @@ from typing import Callable
 log = logging.getLogger("cpt")
 
 
+# A model's license files come with it whatever allow_patterns selects: Llama 3.1's license requires
+# LICENSE and USE_POLICY.md with every copy, and exports and published revisions carry them.
+LICENSE_PATTERNS = ["LICENSE*", "USE_POLICY*"]
+
+
 def snapshot_arguments(hub: dict, local_dir: str, repo_type: str) -> dict:
     """Arguments of huggingface_hub.snapshot_download for a config `hub:` entry."""
+    patterns = hub.get("allow_patterns")
+    if patterns and repo_type == "model":
+        patterns = [*patterns, *(p for p in LICENSE_PATTERNS if p not in patterns)]
     return {
         "repo_id": hub["repo_id"],
         "repo_type": repo_type,
         "revision": hub.get("revision", "main"),
-        "allow_patterns": hub.get("allow_patterns"),
+        "allow_patterns": patterns,
         "local_dir": local_dir,
     }
 

@@ -7,7 +7,6 @@ the numbers that fix the DAG up front (how many mixed shards, rows needed).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -75,7 +74,7 @@ def planned_steps(config: dict) -> int:
 
 
 def load(config: dict) -> Settings:
-    train, mix = config["train"], config["data"]["mix"]
+    mix = config["data"]["mix"]
     batch_rows = global_batch_rows(config)
     rows_needed = planned_steps(config) * batch_rows
     rows_to_mix = math.ceil(rows_needed * (1 + mix["margin"]))
@@ -93,29 +92,3 @@ def load(config: dict) -> Settings:
         rows_to_mix=rows_to_mix,
         mixed_shards=math.ceil(rows_to_mix / mix["rows_per_shard"]),
     )
-
-
-def load_config(paths: list[str]) -> dict:
-    """config.yaml overlaid by later files, validated with defaults and checked as the
-    workflow's controller does it (cpt.checks: every error at once, as ConfigErrors)."""
-    import yaml
-    from snakemake.utils import update_config
-
-    from cpt import checks
-
-    config: dict = {}
-    for path in paths:
-        update_config(config, yaml.safe_load(Path(path).read_text()) or {})
-    checks.load(config, " + ".join(map(str, paths)))
-    return config
-
-
-def add_config_arguments(parser, rule: str) -> None:
-    """The config arguments of a CLI that a rule also runs: files from a person, or the JSON the rule passes."""
-    parser.add_argument("configs", nargs="*", default=["config.yaml"], help="config.yaml, then overlays")
-    parser.add_argument("--config-json", help=f"the effective config as JSON (the {rule} rule passes it)")
-
-
-def config_from_arguments(args) -> dict:
-    """The config named by add_config_arguments' arguments (files are loaded and checked)."""
-    return json.loads(args.config_json) if args.config_json else load_config(args.configs)

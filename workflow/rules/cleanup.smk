@@ -7,7 +7,7 @@ rule cleanup_raw:
     """Empty a source's downloaded files: every tokenized shard of it is written."""
     input:
         listing=f"{DATA_DIR}/sources/{{source}}.txt",
-        stats=lambda w: tokenized_stats(w.source),
+        groups=lambda w: tokenized_groups(w.source),
     output:
         f"{DATA_DIR}/cleanup/raw/{{source}}.json",
     log:

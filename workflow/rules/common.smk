@@ -2,20 +2,20 @@
 # files hold rules only (Snakemake's linter wants functions and rules apart). Logic lives in
 # workflow/cpt.
 import json
+import math
 import re
 import sys
+from functools import cache
 from pathlib import Path
 
 # The package is installed (pip install -e .); running from a bare checkout works too.
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow"))
 from cpt import checks, cluster, settings
-from cpt.evaluate.steps import (
-    covering_segment_end,
-    evaluated_steps,
-    model_dir,
-    result_path,
-)
+from cpt.data.group import groups
+from cpt.evaluate.steps import covering_segment_end, evaluated_steps, model_dir
 from cpt.publish.plan import published_steps
+from cpt.rundir.config import write_config
+from cpt.rundir.paths import RunDir
 from cpt.train.config import TrainConfig
 
 # The schema (defaults filled in) and every login-node check, all errors reported at once,
@@ -32,22 +32,27 @@ FINDINGS = checks.load(
 if FINDINGS.warnings or FINDINGS.pending:
     print(FINDINGS.report(), file=sys.stderr)
 SETTINGS = settings.load(config)
-RUN_DIR = SETTINGS.run_dir
+RUN = RunDir.of(config)
+RUN_DIR = str(RUN.root)
+# Settings jobs read at run time without being rerun by them (the chain's, the hub's): see
+# cpt.rundir.config. Written by the controller when it starts jobs (onstart: never at a dry run).
+CONTROLLER_CONFIG = str(RUN.controller_config)
 BASE_DIR = config["model"]["base_dir"]
 
 # data
 DATA_DIR = f"{RUN_DIR}/data"
 SOURCES = SETTINGS.sources
 CLEANUP = config["data"]["cleanup"]
+GROUP_SIZE = config["slurm"]["node"]["cores"]  # shards per tokenize or mix job: one process per core
 
 # training: the segment ends are known up front, so a dry run shows the whole chain
 TRAIN = config["train"]
-TRAIN_DIR = f"{RUN_DIR}/train"
+TRAIN_DIR = str(RUN.train)
 SEGMENT_ENDS = TrainConfig.from_dict(TRAIN).segment_ends()
 
 # evaluation
 EVAL = config["eval"]
-EVAL_DIR = f"{RUN_DIR}/eval"
+EVAL_DIR = str(RUN.eval)
 EVAL_TASKS = {task["name"]: task for task in EVAL["tasks"]}
 EVAL_STEPS = evaluated_steps(EVAL["every"], TRAIN["steps"])
 STEP_PATTERN = r"\d{8}"
@@ -56,9 +61,9 @@ INCLUDE_ARGS = " ".join(f"--include-path {path}" for path in EVAL["include_path"
 LIMIT_ARGS = "" if EVAL["limit"] is None else f"--limit {EVAL['limit']}"
 
 # report and publishing
-REPORT_DIR = f"{RUN_DIR}/report"
+REPORT_DIR = str(RUN.report)
 PUBLISH_HF = (config.get("publish") or {}).get("hf")
-PUBLISH_DIR = f"{RUN_DIR}/publish/hf"
+PUBLISH_DIR = str(RUN.publish_dir)
 
 
 def rule_resources(rule, tasks=None):
@@ -94,9 +99,43 @@ def source_files(wildcards):
     return files
 
 
+def tokenize_group(source, group):
+    """Shard indices of a source's tokenize group (one whole-node job: slurm.node.cores shards)."""
+    return groups(SOURCES[source]["shards"], GROUP_SIZE)[int(group)]
+
+
+def tokenized_groups(source):
+    """The records of a source's tokenize jobs: each stands for its group's shards and sidecars."""
+    count = len(groups(SOURCES[source]["shards"], GROUP_SIZE))
+    return [str(RUN.tokenize_record(source, group)) for group in range(count)]
+
+
 def tokenized_stats(source):
     shards = range(SOURCES[source]["shards"])
     return [f"{DATA_DIR}/tokenized/{source}/{shard:05d}.arrow.json" for shard in shards]
+
+
+def mix_group(group):
+    """Mixed shard indices of a mix job (one whole-node job: slurm.node.cores shards)."""
+    return groups(SETTINGS.mixed_shards, GROUP_SIZE)[int(group)]
+
+
+def mixed_groups():
+    count = len(groups(SETTINGS.mixed_shards, GROUP_SIZE))
+    return [str(RUN.mix_record(group)) for group in range(count)]
+
+
+def mix_settings():
+    """What the mix plan is computed from (a change reruns the plan and the shards, not tokenize)."""
+    settings = {
+        "weights": SETTINGS.weights,
+        "seed": config["data"]["mix"]["seed"],
+        "weighting": config["data"]["mix"]["weighting"],
+        "seq_len": config["data"]["seq_len"],
+        "shard_rows": [SETTINGS.shard_rows(i) for i in range(SETTINGS.mixed_shards)],
+        "rows_needed": SETTINGS.rows_needed,
+    }
+    return json.dumps(settings)
 
 
 def mixed_stats():
@@ -104,11 +143,45 @@ def mixed_stats():
     return [f"{DATA_DIR}/mixed/{shard:05d}.arrow.json" for shard in shards]
 
 
+@cache
+def _downloads():
+    from cpt.data.listing import needs_download
+
+    markers = [f"{DATA_DIR}/sources/{source}.download.json" for source in SOURCES]
+    return [
+        ancient(marker)
+        for marker, spec in zip(markers, SOURCES.values())
+        if needs_download(spec) or Path(marker).exists()
+    ]
+
+
+def every_download(wildcards):
+    """Every source's download record (ancient: an order, not a rerun trigger): tokenize holds
+    until the last download is done, so no tokenized shard waits out a long one (the purge)."""
+    return _downloads()
+
+
+def raw_cleanup_records():
+    """The raw cleanup records data.cleanup.raw switches on: the mix waits for them (storage peak)."""
+    return [f"{DATA_DIR}/cleanup/raw/{source}.json" for source in SOURCES] if CLEANUP["raw"] else []
+
+
 def cleanup_outputs():
-    """The cleanup records data.cleanup switches on (asked for by the `cleanup` and `report` targets)."""
-    raw = [f"{DATA_DIR}/cleanup/raw/{source}.json" for source in SOURCES]
+    """The cleanup records data.cleanup switches on: every stage target asks for them, so no target
+    leaves consumed data on disk past its stage (the plan's storage peak holds whatever is run)."""
     tokenized = [f"{DATA_DIR}/cleanup/tokenized.json"]
-    return (raw if CLEANUP["raw"] else []) + (tokenized if CLEANUP["tokenized"] else [])
+    return raw_cleanup_records() + (tokenized if CLEANUP["tokenized"] else [])
+
+
+def stage_cleanup():
+    """What the train, evaluate and report targets ask to clean. While the data stage is to run (no
+    manifest yet), all of it, so `snakemake train` from nothing keeps the planned peak. Once the
+    manifest exists, only tokenized shards still on disk: the raw cleanup ran before the mix, and
+    asking again would make a tree from before the grouped data jobs rebuild its whole data stage."""
+    if not Path(manifest_path()).exists():
+        return cleanup_outputs()
+    tokenized = CLEANUP["tokenized"] and RUN.tokenized_dir.is_dir()
+    return [f"{DATA_DIR}/cleanup/tokenized.json"] if tokenized else []
 
 
 # ---- training
@@ -116,12 +189,12 @@ def cleanup_outputs():
 
 def checkpoint_marker(step):
     """A checkpoint's completion marker: written last, so it stands for the whole dir."""
-    return f"{TRAIN_DIR}/checkpoints/step-{step:08d}/complete.json"
+    return str(RUN.marker(step))
 
 
 def segment_record(step):
     """What train_segment writes once step `step` is complete and valid (evals depend on it)."""
-    return f"{TRAIN_DIR}/segments/step-{step:08d}.json"
+    return str(RUN.segment_record(step))
 
 
 def segment_checkpoints():
@@ -148,7 +221,7 @@ def export_dir(path):
 
 def eval_results():
     """Every (step, task) results JSON: the evaluate target, and the report's input."""
-    return [str(result_path(RUN_DIR, s, name)) for s in EVAL_STEPS for name in EVAL_TASKS]
+    return [str(RUN.result(s, name)) for s in EVAL_STEPS for name in EVAL_TASKS]
 
 
 def eval_model(wildcards):
@@ -156,7 +229,17 @@ def eval_model(wildcards):
     step = int(wildcards.step)
     if step == 0:
         return [f"{BASE_DIR}/config.json", f"{BASE_DIR}/tokenizer.json"]
-    return str(model_dir(step, BASE_DIR, RUN_DIR))
+    return str(model_dir(step, BASE_DIR, RUN))
+
+
+def eval_node_tasks(wildcards):
+    """The eval_step job's tasks as JSON: each task's spec, its results file and its log."""
+    step = int(wildcards.step)
+    tasks = [
+        {**spec, "out": str(RUN.result(step, name)), "log": f"{RUN_DIR}/logs/eval/step-{wildcards.step}/{name}.log"}
+        for name, spec in EVAL_TASKS.items()
+    ]
+    return json.dumps(tasks, sort_keys=True)
 
 
 def trained_checkpoint(wildcards):
@@ -170,7 +253,7 @@ def trained_checkpoint(wildcards):
 
 def publish_receipt(step):
     """Written when a step is on the hub: the storage policy may remove its export after this."""
-    return f"{PUBLISH_DIR}/step-{step:08d}.json"
+    return str(RUN.publish_receipt(step))
 
 
 def publish_receipts():
@@ -179,3 +262,38 @@ def publish_receipts():
         return []
     steps = published_steps(PUBLISH_HF.get("every"), EVAL_STEPS, EVAL["every"])
     return [publish_receipt(step) for step in steps]
+
+
+# ---- sweep: candidate layouts measured before the run (cpt/plan/sweep.py)
+
+SWEEP_DIR = str(RUN.sweep)
+SWEEP_RANKS = math.prod(TRAIN["parallel"].values())  # every layout keeps the run's ranks and nodes
+
+
+def sweep_table():
+    """The layouts table (computed when a sweep job is in the DAG, not at every parse)."""
+    from cpt.plan import sweep
+
+    if "SWEEP_TABLE" not in globals():
+        globals()["SWEEP_TABLE"] = sweep.table(config)
+    return SWEEP_TABLE
+
+
+def sweep_records(wildcards):
+    """One record per chosen layout: sweep.candidates fastest that fit, and the configured one (refused
+    if a job would outlast its walltime request)."""
+    from cpt.plan import sweep
+
+    return [str(RUN.sweep_record(sweep.name(row))) for row in sweep.check(config, sweep_table())]
+
+
+def sweep_train_section(wildcards):
+    """The train: section at the layout, as JSON; a layout that does not fit is refused by name."""
+    from cpt.plan import sweep
+
+    return json.dumps(sweep.train_section(config, sweep_table(), wildcards.layout))
+
+
+onstart:
+    if workflow.is_main_process:
+        write_config(CONTROLLER_CONFIG, config)

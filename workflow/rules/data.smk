@@ -1,14 +1,15 @@
 # Data stage: list (or download) sources -> tokenize shards -> mix plan -> mixed shards -> manifest.
+# Tokenize and mix jobs each take a group of shards and fill a node with them (cpt.data.group).
 # The base model's files come first: its tokenizer tokenizes, its config checks seq_len.
 
 
 wildcard_constraints:
     source="|".join(SOURCES),
-    shard=r"\d{5}",
+    group=r"\d{3}",
 
 
 rule download_model:
-    """The HF base model (login node; gated repos need HF_TOKEN). Skipped when the dir exists."""
+    """The HF base model (login node; gated repos need the token file, HF_TOKEN_PATH). Skipped when the dir exists."""
     output:
         config=f"{BASE_DIR}/config.json",
         tokenizer=f"{BASE_DIR}/tokenizer.json",
@@ -40,7 +41,7 @@ rule download_source:
     params:
         spec=lambda w: source_spec(w.source),
     shell:
-        "python -m cpt.data.sources --name {wildcards.source} --spec {params.spec:q} --download-only"
+        "python -m cpt.data.download --name {wildcards.source} --spec {params.spec:q} --download-only"
         " --out {output} > {log} 2>&1"
 
 
@@ -59,98 +60,108 @@ rule list_source:
     params:
         spec=lambda w: source_spec(w.source),
     shell:
-        "python -m cpt.data.sources --name {wildcards.source} --spec {params.spec:q}"
+        "python -m cpt.data.download --name {wildcards.source} --spec {params.spec:q}"
         " --out {output.listing} > {log} 2>&1"
 
 
 rule tokenize:
-    """One shard of a source (datatrove rank = shard): Arrow rows of BOS + tokens + EOS."""
+    """A group of a source's shards in one whole-node job, one process per core (cpt.data.group):
+    per shard, Arrow rows of BOS + tokens + EOS and a stats sidecar; the record lists the shards.
+    Held until every download is done, so no tokenized shard waits out a long download (purge).
+    """
     input:
         listing=f"{DATA_DIR}/sources/{{source}}.txt",
         fingerprint=f"{DATA_DIR}/sources/{{source}}.txt.json",
         tokenizer=rules.download_model.output.tokenizer,
         model_config=rules.download_model.output.config,
+        downloads=every_download,
     output:
-        arrow=f"{DATA_DIR}/tokenized/{{source}}/{{shard}}.arrow",
-        stats=f"{DATA_DIR}/tokenized/{{source}}/{{shard}}.arrow.json",
+        f"{DATA_DIR}/tokenized/{{source}}/group-{{group}}.json",
     log:
-        f"{RUN_DIR}/logs/tokenize/{{source}}/{{shard}}.log",
+        f"{RUN_DIR}/logs/tokenize/{{source}}/group-{{group}}.log",
     conda:
         "../../envs/data.yaml"
+    threads: GROUP_SIZE
     resources:
         **rule_resources("tokenize"),
     params:
         spec=lambda w: source_spec(w.source),
         shards=lambda w: SOURCES[w.source]["shards"],
+        first=lambda w: tokenize_group(w.source, w.group).start,
+        shards_in_group=lambda w: len(tokenize_group(w.source, w.group)),
+        out=lambda w: f"{DATA_DIR}/tokenized/{w.source}/{{shard:05d}}.arrow",
+        shard_log=lambda w: f"{RUN_DIR}/logs/tokenize/{w.source}/{{shard:05d}}.log",
         model_dir=lambda w, input: str(Path(input.model_config).parent),
         seq_len=config["data"]["seq_len"],
         batch_size=config["data"]["tokenize"]["batch_size"],
     shell:
-        "python -m cpt.data.tokenize --name {wildcards.source} --spec {params.spec:q}"
-        " --paths-file {input.listing} --shard $((10#{wildcards.shard})) --shards {params.shards}"
-        " --model-dir {params.model_dir} --seq-len {params.seq_len} --batch-size {params.batch_size}"
-        " --threads {threads} --out {output.arrow} > {log} 2>&1"
+        "python -m cpt.data.group --workers {threads} --first {params.first} --count {params.shards_in_group}"
+        " --log {params.shard_log:q} --record {output} --"
+        " python -m cpt.data.tokenize --name {wildcards.source} --spec {params.spec:q} --paths-file {input.listing}"
+        " --shard {{shard}} --shards {params.shards} --model-dir {params.model_dir} --seq-len {params.seq_len}"
+        " --batch-size {params.batch_size} --threads 1 --out {params.out:q} > {log} 2>&1"
 
 
 rule mix_plan:
-    """The fan-in: every tokenized shard's stats -> each mixed shard's documents per source."""
+    """The fan-in: every tokenized shard's stats -> each mixed shard's documents per source. Seconds of
+    work: on the login node. After the raw cleanup (data.cleanup.raw), so raw and mixed never coexist."""
     input:
-        stats=[path for source in SOURCES for path in tokenized_stats(source)],
+        groups=[path for source in SOURCES for path in tokenized_groups(source)],
+        cleaned=raw_cleanup_records(),
         tokenizer=rules.download_model.output.tokenizer,
     output:
         f"{DATA_DIR}/mix/plan.json",
     log:
         f"{RUN_DIR}/logs/mix_plan.log",
+    localrule: True
     conda:
         "../../envs/data.yaml"
-    resources:
-        **rule_resources("mix_plan"),
     params:
-        settings=json.dumps(
-            {
-                "weights": SETTINGS.weights,
-                "seed": config["data"]["mix"]["seed"],
-                "weighting": config["data"]["mix"]["weighting"],
-                "seq_len": config["data"]["seq_len"],
-                "shard_rows": [SETTINGS.shard_rows(i) for i in range(SETTINGS.mixed_shards)],
-                "rows_needed": SETTINGS.rows_needed,
-            }
-        ),
+        stats=[path for source in SOURCES for path in tokenized_stats(source)],
+        settings=mix_settings(),
     shell:
-        "python -m cpt.data.mix plan --stats {input.stats} --tokenizer {input.tokenizer}"
+        "python -m cpt.data.mix plan --stats {params.stats} --tokenizer {input.tokenizer}"
         " --settings {params.settings:q} --out {output} > {log} 2>&1"
 
 
 rule mix_shard:
-    """The fan-out: one packed shard of seq_len + 1 token rows, from the plan alone."""
+    """The fan-out: a group of packed shards of seq_len + 1 token rows, from the plan alone, in one
+    whole-node job, one process per core (cpt.data.group)."""
     input:
         f"{DATA_DIR}/mix/plan.json",
     output:
-        arrow=f"{DATA_DIR}/mixed/{{shard}}.arrow",
-        stats=f"{DATA_DIR}/mixed/{{shard}}.arrow.json",
+        f"{DATA_DIR}/mixed/group-{{group}}.json",
     log:
-        f"{RUN_DIR}/logs/mix_shard/{{shard}}.log",
+        f"{RUN_DIR}/logs/mix_shard/group-{{group}}.log",
     conda:
         "../../envs/data.yaml"
+    threads: GROUP_SIZE
     resources:
         **rule_resources("mix_shard"),
+    params:
+        first=lambda w: mix_group(w.group).start,
+        shards_in_group=lambda w: len(mix_group(w.group)),
+        out=lambda w: f"{DATA_DIR}/mixed/{{shard:05d}}.arrow",
+        shard_log=lambda w: f"{RUN_DIR}/logs/mix_shard/{{shard:05d}}.log",
     shell:
-        "python -m cpt.data.mix shard --plan {input} --index $((10#{wildcards.shard}))"
-        " --out {output.arrow} > {log} 2>&1"
+        "python -m cpt.data.group --workers {threads} --first {params.first} --count {params.shards_in_group}"
+        " --log {params.shard_log:q} --record {output} --"
+        " python -m cpt.data.mix shard --plan {input} --index {{shard}} --out {params.out:q} > {log} 2>&1"
 
 
 rule manifest:
-    """Shard list with rows and hashes, row and token shares, epochs: what the trainer reads."""
+    """Shard list with rows and hashes, row and token shares, epochs: what the trainer reads (login node)."""
     input:
         plan=f"{DATA_DIR}/mix/plan.json",
-        stats=mixed_stats(),
+        groups=mixed_groups(),
     output:
         manifest_path(),
     log:
         f"{RUN_DIR}/logs/manifest.log",
+    localrule: True
     conda:
         "../../envs/data.yaml"
-    resources:
-        **rule_resources("manifest"),
+    params:
+        stats=mixed_stats(),
     shell:
-        "python -m cpt.data.mix manifest --plan {input.plan} --stats {input.stats}" " --out {output} > {log} 2>&1"
+        "python -m cpt.data.mix manifest --plan {input.plan} --stats {params.stats} --out {output} > {log} 2>&1"

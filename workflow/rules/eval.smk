@@ -2,12 +2,6 @@
 # Step 0 is the base model dir as is; the datasets are fetched on the login node first.
 # Every eval and export option is a param of the jobs it changes, so editing one reruns those
 # jobs and nothing else (tests/eval/test_pipeline.py).
-from cpt.evaluate.steps import check_cadence
-
-if len(EVAL_TASKS) != len(EVAL["tasks"]):
-    raise ValueError("config: eval.tasks[].name must be unique (it names the results files)")
-if "keep_every" in TRAIN.get("checkpoint", {}):
-    check_cadence(EVAL["every"], TRAIN["checkpoint"]["keep_every"])
 
 
 rule eval_prefetch:
@@ -44,10 +38,10 @@ rule eval_export:
         "../../envs/eval.yaml"
     threads: 1
     params:
-        checkpoint=lambda w: f"{TRAIN_DIR}/checkpoints/step-{w.step}",
+        checkpoint=lambda w: str(RUN.checkpoint(int(w.step))),
         base_dir=lambda w, input: str(Path(input.config).parent),
     shell:
-        "python -m cpt.train.export --checkpoint {params.checkpoint} --base-dir {params.base_dir}"
+        "python -m cpt.convert.export --checkpoint {params.checkpoint} --base-dir {params.base_dir}"
         " --out {output} > {log} 2>&1"
 
 
@@ -72,19 +66,9 @@ if EVAL["node_jobs"]:
         resources:
             **rule_resources("eval_step"),
         params:
-            model_dir=lambda w: model_dir(int(w.step), BASE_DIR, RUN_DIR),
+            model_dir=lambda w: model_dir(int(w.step), BASE_DIR, RUN),
             gcds=cluster.request(config, "eval_step").get("gpus", 1),
-            tasks=lambda w: json.dumps(
-                [
-                    {
-                        **spec,
-                        "out": str(result_path(RUN_DIR, int(w.step), name)),
-                        "log": f"{RUN_DIR}/logs/eval/step-{w.step}/{name}.log",
-                    }
-                    for name, spec in EVAL_TASKS.items()
-                ],
-                sort_keys=True,
-            ),
+            tasks=eval_node_tasks,
             limit=LIMIT_ARGS,
             include=INCLUDE_ARGS,
             batch_size=EVAL["batch_size"],
@@ -115,7 +99,7 @@ else:
         resources:
             **rule_resources("eval_task"),
         params:
-            model_dir=lambda w: model_dir(int(w.step), BASE_DIR, RUN_DIR),
+            model_dir=lambda w: model_dir(int(w.step), BASE_DIR, RUN),
             # scalars, not the task's dict: reordering its keys in a YAML file must rerun nothing
             task=lambda w: EVAL_TASKS[w.task]["task"],
             num_fewshot=lambda w: EVAL_TASKS[w.task]["num_fewshot"],

@@ -2,24 +2,11 @@
 #   publish_hf {step}   each selected step's HF export -> the hub (config publish.hf; off by default)
 #   wandb_sync          the training jobs' offline W&B run -> wandb.ai (config metrics.wandb)
 # Nothing in training or evaluation depends on these rules: a failed upload stops no job of theirs.
-from cpt.digest import config_digest
-from cpt.settings import global_batch_rows
-from cpt.train.sinks import live_settings
+from cpt.live.sinks import live_settings
 
-# Operational settings and card facts travel in the command, not as params: Snakemake reruns
-# a job whose params change, and neither a retry setting nor a card's content may do that.
-PUBLISH_HUB = json.dumps(PUBLISH_HF or {})
-CARD_FACTS = json.dumps(
-    {
-        "run": config["run"],
-        "base_model": config["model"].get("hub", {}).get("repo_id", BASE_DIR),
-        "mix": {name: source["weight"] for name, source in config["data"]["sources"].items()},
-        "weighting": config["data"]["mix"]["weighting"],
-        "seq_len": config["data"]["seq_len"],
-        "tokens_per_step": global_batch_rows(config) * config["data"]["seq_len"],
-        "config_digest": config_digest(config),
-    }
-)
+# Retry settings and card facts reach the job through the controller's config record
+# (cpt.rundir.config), not params: Snakemake reruns a job whose params change, and neither
+# a retry setting nor a card's content may republish a step.
 
 
 rule publish_hf:
@@ -37,11 +24,11 @@ rule publish_hf:
         "../../envs/data.yaml"
     params:
         repo_id=(PUBLISH_HF or {}).get("repo_id"),  # a new repository is a reason to publish again
-        eval_results=f"{EVAL_DIR}/results",
-    # Two lint findings left on purpose (tests/test_lint.py): PUBLISH_HUB and CARD_FACTS, see above.
+        eval_results=str(RUN.eval_results),
+        config_file=CONTROLLER_CONFIG,
     shell:
-        "python -m cpt.publish --export {input} --step $((10#{wildcards.step})) --hub {PUBLISH_HUB:q}"
-        " --card-facts {CARD_FACTS:q} --eval-results {params.eval_results} --receipt {output} > {log} 2>&1"
+        "python -m cpt.publish --export {input} --step $((10#{wildcards.step})) --config-file {params.config_file}"
+        " --eval-results {params.eval_results} --receipt {output} > {log} 2>&1"
 
 
 rule publish:
@@ -63,5 +50,5 @@ rule wandb_sync:
         live=json.dumps(live_settings(config)),
         final_marker=checkpoint_marker(SEGMENT_ENDS[-1]),
     shell:
-        "python -m cpt.train.wandb_sync --train-dir {params.train_dir} --live {params.live:q}"
+        "python -m cpt.live.wandb_sync --train-dir {params.train_dir} --live {params.live:q}"
         " --final-marker {params.final_marker} 2>&1 | tee {log}"

@@ -1,23 +1,20 @@
 # Training stage: import the base model as step 0 -> a chain of segments.
-# The chain is driven by Slurm itself (cpt.train.chain): each training job queues its
+# The chain is driven by Slurm itself (cpt.chain): each training job queues its
 # successor, so training goes on while no controller runs. `train_segment` is a light
 # localrule per segment end: it adopts the chain's live job or submits one (Slurm
 # profile), or trains directly (no profile), and waits for its step. Its output is a
 # small record under segments/, never the checkpoint itself, so Snakemake can rerun or
 # delete it without touching a checkpoint; what decides retraining is the checkpoint's
-# lineage (cpt.train.lineage): a valid checkpoint is never trained again.
+# lineage (cpt.rundir.lineage): a valid checkpoint is never trained again.
 #
 # Rerun policy: train_segment's only param is the training digest that governs its
 # step (cpt.digest), so operational and layout edits (logging, retries, retention,
 # resources, mesh) never rerun it; result-changing edits on a trained run are refused
-# here, at parse time (so at dry run), unless train.continue_from names the step.
-import json
+# at parse time by cpt.checks (so at dry run), unless train.continue_from names the step.
+from cpt.rundir.lineage import digest_at, next_history
 
-from cpt.train.lineage import check_config, digest_at, next_history
-
-check_config(config, TRAIN_DIR)
+# (cpt.checks.lineage refused a result-changing edit of a trained run before this point)
 TRAIN_HISTORY = next_history(config, TRAIN_DIR)
-CHAIN_CONFIG = json.dumps(config)  # a global, not a param: only the digest may trigger reruns
 
 
 rule train_import:
@@ -38,7 +35,7 @@ rule train_import:
         base_dir=lambda w, input: str(Path(input.config).parent),
         checkpoints=lambda w, output: str(Path(output[0]).parent.parent),
     shell:
-        "python -m cpt.train.import_base --base-dir {params.base_dir} --checkpoints {params.checkpoints}"
+        "python -m cpt.convert.import_base --base-dir {params.base_dir} --checkpoints {params.checkpoints}"
         " > {log} 2>&1"
 
 
@@ -67,8 +64,9 @@ rule train_segment:
         chain=lambda wildcards: "local" if workflow.local_exec else "slurm",
     params:
         training_digest=lambda w: digest_at(TRAIN_HISTORY, int(w.step)),
-    # A lint finding left on purpose (tests/test_lint.py): the whole config travels in the command,
-    # not as a param, because Snakemake reruns a job whose params change, and here only the digest may.
+        # the whole config is read from the controller's record, not passed as a param: Snakemake
+        # reruns a job whose params change, and here only the training digest may
+        config_file=CONTROLLER_CONFIG,
     shell:
-        "python -m cpt.train.chain segment --config {CHAIN_CONFIG:q} --step $((10#{wildcards.step}))"
+        "python -m cpt.chain segment --config-file {params.config_file} --step $((10#{wildcards.step}))"
         " --out {output} --mode {resources.chain} >> {log} 2>&1"

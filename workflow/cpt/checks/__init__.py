@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 
 from cpt import settings
-from cpt.checks import eval_tasks, model, schedule, schema, slurm, sources
+from cpt.checks import eval_tasks, lineage, model, schedule, schema, slurm, sources
 from cpt.checks.findings import ConfigErrors, Finding, Findings
 
 __all__ = ["ConfigErrors", "Finding", "Findings", "load", "run"]
@@ -33,7 +33,7 @@ def _settings(config: dict, findings: Findings) -> None:
         findings.error_from(err)
 
 
-CHECKS = (_settings, schedule.check, slurm.check, model.check, eval_tasks.check, sources.check)
+CHECKS = (_settings, schedule.check, slurm.check, model.check, eval_tasks.check, sources.check, lineage.check)
 
 
 def run(config: dict, findings: Findings | None = None) -> Findings:

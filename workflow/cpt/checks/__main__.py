@@ -14,7 +14,7 @@ import json
 import sys
 
 from cpt import checks
-from cpt.settings import load_config
+from cpt.checks.config import load_config
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,8 @@ def check_cadence(config: dict, findings: Findings) -> None:
     if every % keep_every:
         findings.error("eval.every", every,
                        f"must be a multiple of train.checkpoint.keep_every={keep_every}, or the trainer deletes "
-                       f"checkpoints the evaluation needs", f"set eval.every to {keep_every * max(1, every // keep_every)}")
+                       f"checkpoints the evaluation needs",
+                       f"set eval.every to {keep_every * max(1, every // keep_every)}")
     names = [task["name"] for task in config["eval"]["tasks"]]
     for i, name in enumerate(names):
         if name in names[:i]:
@@ -43,7 +44,7 @@ def _check_task(i: int, spec: dict, index: dict, version: str, findings: Finding
     elif entry["metrics"] is not None and metric not in entry["metrics"]:
         reported = entry["metrics"] or ["none: the group has no aggregate_metric_list"]
         findings.error(f"eval.tasks[{i}].metric", metric, f"{entry['kind']} {name!r} reports {', '.join(reported)}",
-                       f"set metric to one of those" if entry["metrics"] else "evaluate its tasks one by one")
+                       "set metric to one of those" if entry["metrics"] else "evaluate its tasks one by one")
 
 
 def check(config: dict, findings: Findings) -> None:

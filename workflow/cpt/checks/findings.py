@@ -47,8 +47,7 @@ class ConfigErrors(ConfigError):
     def __init__(self, errors: list[Finding], where: str):
         self.errors, self.where = errors, where
         body = "\n".join(f"[{i}] {e.render()}" for i, e in enumerate(errors, 1))
-        keys = ", ".join(dict.fromkeys(e.key for e in errors))
-        super().__init__(f"{len(errors)} config error{'s' * (len(errors) > 1)} ({keys}) in {where}; "
+        super().__init__(f"{len(errors)} config error{'s' * (len(errors) > 1)} in {where}; "
                          f"all are listed, fix them, then rerun:\n{body}")
 
 

@@ -10,7 +10,7 @@ the downloaded model again when it starts.
 from __future__ import annotations
 
 from cpt.checks.findings import Findings
-from cpt.plan.memory import model_shape
+from cpt.shape import model_shape
 from cpt.settings import ConfigError
 
 
@@ -24,7 +24,8 @@ def check(config: dict, findings: Findings) -> None:
         hub = config["model"].get("hub")
         source = f"{hub['repo_id']}@{hub['revision']}" if hub else "the model"
         findings.pend("model.hub", f"{config['model']['base_dir']}/config.json is not there yet (heads, positions "
-                                   f"checked on slurm.planner.model); download_model fetches {source} on the login node")
+                                   f"checked on slurm.planner.model); download_model fetches {source} on the login "
+                                   "node")
     tp, seq_len = config["train"]["parallel"]["tp"], config["data"]["seq_len"]
     sizes = {"num_attention_heads": shape.get("num_attention_heads"),
              "num_key_value_heads": shape.get("num_key_value_heads", shape.get("num_attention_heads")),

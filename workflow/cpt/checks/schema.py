@@ -73,10 +73,21 @@ def _add(findings: Findings, error) -> None:
     template = RULES.get(error.validator)
     rule = template.format(error.validator_value) if template else error.message.splitlines()[0][:200]
     description = error.schema.get("description") if isinstance(error.schema, dict) else None
-    findings.error(key, error.instance, rule, f"change it to a value that fits{': ' + description if description else ''}")
+    fix = f"change it to a value that fits{': ' + description if description else ''}"
+    findings.error(key, error.instance, rule, fix)
 
 
 def validate(config: dict, findings: Findings) -> None:
     """Collect every schema violation of `config` (defaults filled in) into `findings`."""
     for error in sorted(_validator_class()(_schema()).iter_errors(config), key=lambda e: list(map(str, e.path))):
         _add(findings, error)
+
+
+
+def is_complete(config: dict) -> bool:
+    """Whether `config` stands alone: no key the schema requires is missing at any depth (an
+    overlay such as configs/demo.yaml leaves required keys to the config it is laid on)."""
+    import copy
+
+    errors = _validator_class()(_schema()).iter_errors(copy.deepcopy(config))
+    return not any(error.validator == "required" for error in errors)

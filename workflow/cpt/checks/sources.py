@@ -67,7 +67,7 @@ def check_source(name: str, source: dict, findings: Findings) -> None:
                                                           f"({type(err).__name__}: {str(err)[:80]})",
                        "set the format the files have, or re-download them")
         return
-    from cpt.data.sources import ADAPTER_FIELDS  # datatrove: imported only when a source is local
+    from cpt.data.readers import ADAPTER_FIELDS  # datatrove: imported only when a source is local
 
     adapter = source.get("adapter")
     field = ADAPTER_FIELDS.get(adapter, source["text_field"])

@@ -126,6 +126,6 @@ def load(include_path: list[str | Path]) -> dict[str, dict]:
         name = hashlib.sha256(resolved.encode()).hexdigest()[:16]
         extra = _cached(root / f"lm-eval-{version}-include-{name}.json",
                         {"lm_eval": version, "dir": resolved, "yaml": _yaml_signature(directory)},
-                        lambda: _build([resolved], include_defaults=False))
+                        lambda resolved=resolved: _build([resolved], include_defaults=False))
         tasks = {**tasks, **extra}
     return tasks

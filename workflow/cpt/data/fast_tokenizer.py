@@ -8,16 +8,17 @@ must still equal tokenizer.json's on every document, so:
   expresses (BPE over the 256-byte alphabet, ignore_merges, no normalizer, a Split(Regex) +
   ByteLevel pre-tokenizer, prefix-free added tokens matched as specials); anything else returns
   the reason it cannot, and the caller runs `tokenizers` and logs that reason;
-- `needs_reference` flags text that holds a combining mark (Unicode category M), the one class
-  of text where the two were reported to disagree (2 of 680 documents when the fast path was
+- `needs_reference` flags text that holds a combining mark (Unicode category M), the one class of
+  text where the two were reported to disagree (2 of 680 documents when the fast path was
   proposed, issue 12). That has not been reproduced with this pair of libraries (tiktoken 0.14,
   tokenizers 0.23): every code point in five contexts, 1.28 M two-character strings over marks,
   case-fold specials, spaces, ZWJ and digits in nine contexts, 300 k random strings of 3-40 of
-  those characters, and 40 MB of licences and sources all gave identical ids. The two can only disagree where their regex engines do
-  (fancy-regex / Rust regex against Oniguruma, each with its own Unicode tables), so marks stay
-  routed, but by paragraph: `reference_spans` cuts a flagged document at `PARAGRAPH_END`, where
-  no piece of Llama-3's or GPT-2's pattern crosses, and only the paragraphs with a mark go to
-  `tokenizers` (0.2% of the benchmark corpus's characters; whole documents were 2% of its tokens).
+  those characters, and 40 MB of licences and sources all gave identical ids. The two can only
+  disagree where their regex engines do (fancy-regex / Rust regex against Oniguruma, each with its
+  own Unicode tables), so marks stay routed, but by paragraph: `reference_spans` cuts a flagged
+  document at `PARAGRAPH_END`, where no piece of Llama-3's or GPT-2's pattern crosses, and only
+  the paragraphs with a mark go to `tokenizers` (0.2% of the benchmark corpus's characters; whole
+  documents were 2% of its tokens).
 Where the two differ, tiktoken is what Meta's reference runs (same ranks, same pattern).
 """
 

@@ -26,19 +26,24 @@ import json
 import logging
 import math
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
 
 from cpt.atomic import atomic_path, sha256_file, write_json
-from cpt.data.formats import MANIFEST_FORMAT, DocumentShard, packed_schema
+from cpt.data.extents import READS_IN_FLIGHT, TOKEN_BYTES, ReadCount, TokenizedFile
+from cpt.data.formats import MANIFEST_FORMAT, packed_schema
 from cpt.data.permutation import permute
 from cpt.progress import RateLogger
 
 log = logging.getLogger("cpt")
 PLAN_FORMAT = "cpt-mix-plan/1"
 _BATCH_BYTES = 16 << 20  # Arrow record batches of ~16 MB: large enough to stream, small to memory-map
+READ_CHUNK_BYTES = 1 << 30  # documents read per pass over the inputs: a worker's buffer, 56 of them on a node
+READ_GAP_BYTES = 1 << 20  # read through gaps under this: on disk, cheaper than another request (~8 ms at ~0.5 GB/s)
 
 
 class MixError(ValueError):
@@ -105,24 +110,48 @@ def make_plan(sources: dict[str, list[str]], weights: dict[str, float], *, seed:
 # --- one mixed shard ---------------------------------------------------------------------
 
 class SourceStream:
-    """Documents of one source in its shuffled, epoch-repeating order."""
+    """Documents of one source in its shuffled, epoch-repeating order, located in its tokenized files."""
 
-    def __init__(self, name: str, source_index: int, seed: int, stats: dict):
+    def __init__(self, name: str, source_index: int, seed: int, stats: dict, count: ReadCount):
         self.name, self.seed, self.source_index = name, seed, source_index
         self.documents = stats["documents"]
         self.file_starts = np.cumsum([0] + stats["file_rows"])
-        self.shards = [DocumentShard(path) if rows else None for path, rows in zip(stats["files"], stats["file_rows"])]
+        self.files = [TokenizedFile(path, count) if rows else None
+                      for path, rows in zip(stats["files"], stats["file_rows"])]
 
-    def documents_at(self, positions: np.ndarray) -> list[np.ndarray]:
-        """Token arrays of the documents at stream `positions` (views into memory maps)."""
+    def locate(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(file index, row in it) of the documents at stream `positions`."""
         epochs, within = np.divmod(positions, self.documents)
         order = np.empty(len(positions), np.uint64)
         for epoch in np.unique(epochs):
             chosen = epochs == epoch
             order[chosen] = permute(within[chosen], self.documents, [self.seed, self.source_index, int(epoch)])
         files = np.searchsorted(self.file_starts, order, side="right") - 1
-        rows = order - self.file_starts[files].astype(np.uint64)
-        return [self.shards[f].document(int(r)) for f, r in zip(files, rows)]
+        return files, (order - self.file_starts[files].astype(np.uint64)).astype(np.int64)
+
+    def spans(self, positions: np.ndarray, pool: ThreadPoolExecutor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(file index, byte position, tokens) of the documents at stream `positions`; the offsets
+        are read file by file, in ascending rows, several files at once."""
+        files, rows = self.locate(positions)
+        at, lengths = np.empty(len(rows), np.int64), np.empty(len(rows), np.int64)
+        groups = list(_groups(files))
+        for (_, mine), (file_at, file_lengths) in zip(groups, pool.map(
+                lambda group: self.files[group[0]].spans(rows[group[1]]), groups)):
+            at[mine], lengths[mine] = file_at, file_lengths
+        return files, at, lengths
+
+    def close(self) -> None:
+        for file in self.files:
+            if file is not None:
+                file.close()
+
+
+def _groups(keys: np.ndarray):
+    """(key, indices) for each distinct key, ascending; indices in their original order."""
+    order = np.argsort(keys, kind="stable")
+    bounds = np.flatnonzero(np.diff(keys[order])) + 1
+    for part in np.split(order, bounds) if len(order) else []:
+        yield int(keys[part[0]]), part
 
 
 def source_index(name: str) -> int:
@@ -138,10 +167,11 @@ def mix_shard(plan: dict, index: int, out: str) -> dict:
     names = sorted(n for n, count in shard["documents"].items() if count)
     labels = np.concatenate([np.full(shard["documents"][n], i, np.int64) for i, n in enumerate(names)])
     labels = np.random.default_rng([seed, index, 1]).permutation(labels)
-    streams = [SourceStream(name, source_index(name), seed, plan["sources"][name]) for name in names]
-    documents, top_up_rounds = _fill(shard, names, labels, streams, shard["target_rows"] * row_tokens)
-    labels = np.resize(labels, len(documents))  # each top-up round repeats the shard's source order
-    lengths = np.fromiter((len(d) for d in documents), np.int64, len(documents))
+    count = ReadCount()
+    streams = [SourceStream(name, source_index(name), seed, plan["sources"][name], count) for name in names]
+    pool = ThreadPoolExecutor(READS_IN_FLIGHT)
+    slots, top_up_rounds = _fill(shard, names, labels, streams, shard["target_rows"] * row_tokens, pool)
+    labels, lengths = slots["source"], slots["tokens"]
     rows = shard["target_rows"]
     kept_tokens = rows * row_tokens
     starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
@@ -156,7 +186,16 @@ def mix_shard(plan: dict, index: int, out: str) -> dict:
             "documents": int((starts[mine] < kept_tokens).sum()),
             "tokens": int(np.clip(kept_tokens - starts[mine], 0, lengths[mine]).sum()),
         }
-    _write_packed(out, documents, rows, row_tokens, f"mix shard {index}")
+    try:
+        _write_packed(out, _documents_in_order(slots, streams, pool), rows, row_tokens, f"mix shard {index}")
+    finally:
+        pool.shutdown()
+        for stream in streams:
+            stream.close()
+    stats["reads"] = {"calls": count.calls, "bytes": count.bytes, "layout_calls": count.layout_calls,
+                      "calls_per_row": count.calls / rows, "bytes_per_row": count.bytes / rows}
+    log.info("mix shard %d: %d reads of %.1f GB (%.2f reads, %.0f bytes per row) and %d layout reads", index,
+             count.calls, count.bytes / 1e9, count.calls / rows, count.bytes / rows, count.layout_calls)
     stats["sha256"] = sha256_file(out)
     stats["bytes"] = Path(out).stat().st_size
     write_json(f"{out}.json", stats)
@@ -164,35 +203,54 @@ def mix_shard(plan: dict, index: int, out: str) -> dict:
 
 
 def _fill(shard: dict, names: list[str], labels: np.ndarray, streams: list[SourceStream],
-          tokens: int) -> tuple[list[np.ndarray], int]:
-    """The shard's planned documents in `labels` order, then, while they hold fewer than `tokens`,
-    further rounds of the same size read on along each source's stream (the same permutation,
-    so the top-up is fixed by the plan), the last round cut at the first document that fills it.
-    Returns the documents and the number of top-up rounds."""
-    documents: list[np.ndarray] = []
+          tokens: int, pool: ThreadPoolExecutor) -> tuple[dict[str, np.ndarray], int]:
+    """Where the shard's documents lie, in output order: its planned documents in `labels` order,
+    then, while they hold fewer than `tokens`, further rounds of the same size read on along each
+    source's stream (the same permutation, so the top-up is fixed by the plan), the last round cut
+    at the first document that fills it. Only token offsets are read here; returns per slot its
+    source, file, byte position and tokens, and the number of top-up rounds."""
+    parts: list[dict[str, np.ndarray]] = []
     total, rounds = 0, 0
     while True:
-        batch: list[np.ndarray] = [None] * len(labels)
+        part = {"source": labels, **{key: np.empty(len(labels), np.int64) for key in ("file", "at", "tokens")}}
         for i, (name, stream) in enumerate(zip(names, streams)):
             count = shard["documents"][name]
             start = shard["start"][name] + rounds * count
-            taken = stream.documents_at(np.arange(start, start + count, dtype=np.uint64))
-            for slot, doc in zip(np.flatnonzero(labels == i), taken):
-                batch[slot] = doc
-        if rounds == 0:
-            documents, total = batch, sum(len(d) for d in batch)
-        else:
-            for doc in batch:
-                documents.append(doc)
-                total += len(doc)
-                if total >= tokens:
-                    break
+            mine = np.flatnonzero(labels == i)
+            part["file"][mine], part["at"][mine], part["tokens"][mine] = stream.spans(
+                np.arange(start, start + count, dtype=np.uint64), pool)
+        reached = total + np.cumsum(part["tokens"])
+        if rounds and reached[-1] >= tokens:  # a top-up round ends at the document that fills the shard
+            part = {key: value[:int(np.searchsorted(reached, tokens)) + 1] for key, value in part.items()}
+        parts.append(part)
+        total = int(reached[len(part["tokens"]) - 1])
         if total >= tokens:
-            return documents, rounds
+            return {key: np.concatenate([p[key] for p in parts]) for key in part}, rounds
         rounds += 1
 
 
-def _write_packed(out: str, documents: list[np.ndarray], rows: int, row_tokens: int, what: str) -> None:
+def _documents_in_order(slots: dict[str, np.ndarray], streams: list[SourceStream],
+                        pool: ThreadPoolExecutor) -> Iterator[np.ndarray]:
+    """The documents of `slots` in order, read ~READ_CHUNK_BYTES of them at a time: within a chunk,
+    file by file (several at once), each front to back in extents (cpt.data.extents)."""
+    ends = np.cumsum(slots["tokens"] * TOKEN_BYTES)
+    first = 0
+    while first < len(ends):
+        last = max(first + 1, int(np.searchsorted(ends, (ends[first - 1] if first else 0) + READ_CHUNK_BYTES)))
+        chunk: list[np.ndarray] = [None] * (last - first)
+        at, lengths = slots["at"][first:last], slots["tokens"][first:last]
+        groups = list(_groups(slots["source"][first:last] * (1 << 32) + slots["file"][first:last]))
+        files = [streams[key >> 32].files[key & 0xFFFFFFFF] for key, _ in groups]
+        for (_, mine), docs in zip(groups, pool.map(
+                lambda file, mine, at=at, lengths=lengths: file.documents(at[mine], lengths[mine], READ_GAP_BYTES),
+                files, [mine for _, mine in groups])):
+            for slot, doc in zip(mine, docs):
+                chunk[slot] = doc
+        yield from chunk
+        first = last
+
+
+def _write_packed(out: str, documents: Iterable[np.ndarray], rows: int, row_tokens: int, what: str) -> None:
     """Concatenate documents and write `rows` rows of `row_tokens`, streaming in ~16 MB batches."""
     batch_rows = max(1, _BATCH_BYTES // (4 * row_tokens))
     schema = packed_schema(row_tokens - 1)

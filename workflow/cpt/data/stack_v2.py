@@ -6,120 +6,117 @@ Software Heritage's bucket, s3://softwareheritage/content/{blob_id}, gzipped;
 bulk use needs an agreement with Software Heritage (point `base_url` at the
 endpoint or mirror it grants). This step writes, per smol-ids parquet file, a
 jsonl.gz of the same rows with `content` added to every file entry -- one row
-per repository, or one per file (`documents: file`). Resumable at file
-granularity (a finished output is skipped), rate-limited, retried on transient
-errors; blobs that are gone (404) are left out and counted.
+per repository, or one per file (`documents: file`). Rows stream through a
+bounded window of blobs in flight (cpt.data.blob_fetch) and are written in order
+as they complete, committed every `commit_seconds` (cpt.data.gzip_journal): a
+killed fetch resumes from its last commit, a finished output is skipped. Blobs
+that are gone (404) are left out and counted.
 """
 
 from __future__ import annotations
 
-import gzip
+import asyncio
+import collections
 import json
 import logging
-import threading
-import time
-import urllib.error
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
+from typing import Iterator
 
 import pyarrow.parquet as pq
 
-from cpt.atomic import atomic_path
+from cpt.data.blob_fetch import BlobFetcher
+from cpt.data.gzip_journal import GzipJournal
+from cpt.data.listing import contents_path, unfetched
 from cpt.progress import RateLogger
 
 log = logging.getLogger("cpt")
-RETRIES = 4
+ROW_BATCH = 1024  # smol-ids rows decoded at a time: memory stays flat whatever the file's size
 
 
-class RateLimiter:
-    """At most `per_second` acquisitions per second, shared by all fetch threads."""
-
-    def __init__(self, per_second: float):
-        self.interval, self.next, self.lock = 1.0 / per_second, time.monotonic(), threading.Lock()
-
-    def acquire(self) -> None:
-        with self.lock:
-            now = time.monotonic()
-            wait, self.next = self.next - now, max(self.next, now) + self.interval
-        if wait > 0:
-            time.sleep(wait)
-
-
-def http_blob_getter(base_url: str, limiter: RateLimiter) -> Callable[[str], bytes | None]:
-    """GET {base_url}/{blob_id} (gzip), with retries and backoff; None when the blob is gone."""
-
-    def get(blob_id: str) -> bytes | None:
-        for attempt in range(RETRIES):
-            limiter.acquire()
-            try:
-                with urllib.request.urlopen(f"{base_url}/{blob_id}", timeout=60) as response:
-                    return gzip.decompress(response.read())
-            except urllib.error.HTTPError as err:
-                if err.code == 404:
-                    return None
-                if err.code < 500 and err.code != 429 or attempt == RETRIES - 1:
-                    raise
-            except (urllib.error.URLError, TimeoutError, ConnectionError):
-                if attempt == RETRIES - 1:
-                    raise
-            time.sleep(2 ** attempt)
-        raise AssertionError("unreachable")
-
-    return get
-
-
-def _with_contents(row: dict, contents: dict[str, bytes | None]) -> list[dict]:
+def document_lines(row: dict, contents: dict[str, bytes | None], documents: str) -> list[str]:
+    """One row's output lines: its files that have contents, as one document (`repo`) or one each (`file`)."""
     files = []
     for entry in row["files"]:
         raw = contents[entry["blob_id"]]
         if raw is not None:
             files.append({**entry, "content": raw.decode(entry.get("src_encoding") or "utf-8", errors="replace")})
-    return files
+    groups = [files] if documents == "repo" else [[f] for f in files]
+    return [json.dumps({**row, "files": group, "num_files": len(group)}, default=str) + "\n"
+            for group in groups if group]
 
 
-def fetch_file(ids_path: Path, out: Path, get_blob: Callable[[str], bytes | None], workers: int,
-               documents: str) -> dict:
-    """One smol-ids parquet file -> one jsonl.gz of rows with contents; returns counts."""
-    rows = pq.read_table(ids_path).to_pylist()
-    blob_ids = sorted({f["blob_id"] for row in rows for f in row["files"]})
-    progress = RateLogger(f"fetch {ids_path.name}", len(blob_ids), "blobs")
-    contents: dict[str, bytes | None] = {}
-    with ThreadPoolExecutor(workers) as pool:
-        for blob_id, blob in zip(blob_ids, pool.map(get_blob, blob_ids)):
-            contents[blob_id] = blob
-            progress.update(1)
-    missing = sum(v is None for v in contents.values())
-    with atomic_path(out) as tmp, gzip.open(tmp, "wt", encoding="utf-8") as sink:
+def smol_rows(ids_path: Path, skip: int) -> Iterator[dict]:
+    """The file's rows after the first `skip`, decoded a batch at a time (skipped batches are not decoded)."""
+    for batch in pq.ParquetFile(ids_path).iter_batches(batch_size=ROW_BATCH):
+        if skip >= batch.num_rows:
+            skip -= batch.num_rows
+            continue
+        yield from batch.slice(skip).to_pylist()
+        skip = 0
+
+
+async def _fetch_rows(rows: Iterator[dict], fetcher: BlobFetcher, window_blobs: int, documents: str,
+                      sink: GzipJournal, progress: RateLogger) -> None:
+    """Rows in order, each written once its blobs are in; up to `window_blobs` blobs are fetched ahead."""
+    window: collections.deque = collections.deque()
+    ahead = 0
+
+    async def write_oldest() -> None:
+        nonlocal ahead
+        row, tasks = window.popleft()
+        contents = {blob_id: await task for blob_id, task in tasks.items()}
+        missing = sum(blob is None for blob in contents.values())
+        sink.write_row(document_lines(row, contents, documents), blobs=len(contents), missing=missing)
+        ahead -= len(tasks)
+        progress.update(1, blobs=len(contents))
+
+    try:
         for row in rows:
-            files = _with_contents(row, contents)
-            groups = [files] if documents == "repo" else [[f] for f in files]
-            for group in groups:
-                if group:
-                    sink.write(json.dumps({**row, "files": group, "num_files": len(group)}, default=str) + "\n")
+            blob_ids = list(dict.fromkeys(entry["blob_id"] for entry in row["files"]))
+            while window and ahead + len(blob_ids) > window_blobs:
+                await write_oldest()
+            window.append((row, {blob_id: asyncio.create_task(fetcher.get(blob_id)) for blob_id in blob_ids}))
+            ahead += len(blob_ids)
+        while window:
+            await write_oldest()
+    finally:
+        for _, tasks in window:
+            for task in tasks.values():
+                task.cancel()
+        await asyncio.gather(*(t for _, tasks in window for t in tasks.values()), return_exceptions=True)
+
+
+def fetch_file(ids_path: Path, out: Path, spec: dict, key: str) -> dict:
+    """One smol-ids parquet file -> one jsonl.gz of documents with contents, written as it goes and
+    resumed from its journal after a kill; returns the counts (blobs, missing) and this run's requests
+    and gzipped bytes received."""
+    sink = GzipJournal(out, spec["commit_seconds"], ids_path)
+    if sink.resumed:
+        log.info("%s: resuming after row %d (%s)", out, sink.rows_done, sink.journal)
+    progress = RateLogger(f"fetch {ids_path.name}", pq.ParquetFile(ids_path).metadata.num_rows, "rows")
+    progress.done = sink.rows_done
+
+    async def run() -> BlobFetcher:
+        async with BlobFetcher(spec, key) as fetcher:
+            await _fetch_rows(smol_rows(ids_path, sink.rows_done), fetcher, spec["window_blobs"], spec["documents"],
+                              sink, progress)
+            return fetcher
+
+    try:
+        fetcher = asyncio.run(run())
+    except BaseException:
+        sink.close()  # rows written so far are committed: the rerun starts after them
+        raise
+    counts = sink.finish()
     progress.finish()
-    return {"blobs": len(blob_ids), "missing": missing}
+    return {"blobs": counts.get("blobs", 0), "missing": counts.get("missing", 0), "requests": fetcher.requests,
+            "bytes": fetcher.bytes}
 
 
-def contents_path(root: Path, ids_path: Path) -> Path:
-    """Where the fetched contents of one smol-ids file go (its presence means: done)."""
-    return root / "contents" / ids_path.relative_to(root).with_suffix(".jsonl.gz")
-
-
-def unfetched(source: dict) -> list[Path]:
-    """The smol-ids files whose contents are not fetched yet."""
-    root = Path(source["local_dir"])
-    ids_files = sorted(root.glob(source["content_fetch"]["ids_glob"]))
-    return [p for p in ids_files if not contents_path(root, p).exists()]
-
-
-def fetch_contents(name: str, source: dict, get_blob: Callable[[str], bytes | None] | None = None) -> None:
+def fetch_contents(name: str, source: dict) -> None:
     """Every smol-ids file of the source without a finished output gets fetched."""
     spec = source["content_fetch"]
     root = Path(source["local_dir"])
-    if get_blob is None:
-        get_blob = http_blob_getter(spec["base_url"], RateLimiter(spec["requests_per_second"]))
     ids_files = sorted(root.glob(spec["ids_glob"]))
     if not ids_files:
         if any(root.glob(source["glob"])):
@@ -128,8 +125,8 @@ def fetch_contents(name: str, source: dict, get_blob: Callable[[str], bytes | No
             return
         raise FileNotFoundError(f"source {name}: no smol-ids file matches data.sources.{name}.content_fetch.ids_glob="
                                 f"{spec['ids_glob']!r} under {root}; download them first (data.sources.{name}.hub)")
-    for ids_path in unfetched(source):  # resumable: finished outputs are complete (written atomically)
+    for ids_path in unfetched(source):  # finished outputs are complete; a started one resumes from its journal
         out = contents_path(root, ids_path)
-        counts = fetch_file(ids_path, out, get_blob, spec["workers"], spec["documents"])
+        counts = fetch_file(ids_path, out, spec, f"data.sources.{name}.content_fetch")
         log.info("source %s: %s -> %s (%d blobs, %d missing)", name, ids_path, out, counts["blobs"],
                  counts["missing"])

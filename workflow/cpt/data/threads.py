@@ -1,9 +1,9 @@
 """Thread pools sized to the job's cores, not the node's.
 
-A tokenize job gets one core of a node that runs 56 of them (the `tokenize` group). Snakemake
-caps OpenMP/MKL to the rule's threads; the pools it does not know are capped here, before
-any of them starts: tokenizers' Rayon pool (RAYON_NUM_THREADS; TOKENIZERS_PARALLELISM off
-on one core) and Arrow's CPU and I/O pools.
+A tokenize process gets one core of a node job that runs 56 of them at once (cpt.data.group,
+which also gives each process one core's OpenMP/BLAS threads). The pools neither knows are
+capped here, before any of them starts: tokenizers' Rayon pool (RAYON_NUM_THREADS;
+TOKENIZERS_PARALLELISM off on one core) and Arrow's CPU and I/O pools.
 """
 
 from __future__ import annotations

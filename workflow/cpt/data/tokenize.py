@@ -4,8 +4,9 @@
         --shard 3 --shards 512 --model-dir models/Llama-3.1-8B --seq-len 8192 --out 00003.arrow
 
 Documents are encoded as Llama-3 pretraining sees them: BOS + text + EOS, so the
-mixer only concatenates. The shard index is datatrove's rank: which files a job
-reads depends on nothing but (shard, shards) and the source's file listing.
+mixer only concatenates. Which files a shard reads depends on nothing but (shard, shards)
+and the source's file listing, balanced by bytes (cpt.data.shards). A whole-node job runs
+one such process per core over a group of shards (cpt.data.group).
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from cpt.atomic import atomic_path, sha256_file, write_json
 from cpt.data.fast_tokenizer import Unsupported, reference_spans, splits_at_paragraphs, tiktoken_encoding
 from cpt.data.formats import DOCUMENT_SCHEMA
 from cpt.data.threads import cap_threads
-from cpt.data.sources import SourceError, expected_documents, read_documents, shard_files
+from cpt.data.listing import SourceError
+from cpt.data.readers import expected_documents, read_documents
+from cpt.data.shards import shard_files
 from cpt.progress import RateLogger
 
 log = logging.getLogger("cpt")

@@ -21,28 +21,25 @@ import sys
 import time
 from pathlib import Path
 
+from cpt import devices
+
 log = logging.getLogger("cpt.evaluate")
-# Per vendor: the variable that narrows a process to some of the job's GPUs (ROCm reads ROCR_ first).
-VISIBLE = ("ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES")
 
 
 def job_gpus(env: dict, gcds: int) -> list[str]:
     """The GPU ids this job may use: Slurm's list (ROCR_/CUDA_VISIBLE_DEVICES) if set, else 0..gcds-1."""
-    for key in VISIBLE:
+    for key in devices.VISIBLE.values():
         if env.get(key):
             return env[key].split(",")[:gcds]
     return [str(i) for i in range(gcds)]
-
-
-def pinned(env: dict, gpu: str) -> dict:
-    """The environment of a child that must see exactly one GPU of the job."""
-    return {**env, **{key: gpu for key in VISIBLE}}
 
 
 def run_all(commands: list[tuple[list[str], Path]], gpus: list[str], env: dict | None = None,
             poll_seconds: float = 0.2) -> list[int]:
     """Run each (argv, log) with one GPU of `gpus`, at most len(gpus) at once; exit codes in order."""
     env = dict(os.environ if env is None else env)
+    runtime = devices.vendor(env)
+    log.info("narrowing each task to one GPU with %s", devices.VISIBLE[runtime])
     pending, running, codes = list(enumerate(commands)), {}, [0] * len(commands)
     free = list(gpus)
     start = time.monotonic()
@@ -52,7 +49,8 @@ def run_all(commands: list[tuple[list[str], Path]], gpus: list[str], env: dict |
             gpu = free.pop(0)
             log_path.parent.mkdir(parents=True, exist_ok=True)
             with open(log_path, "wb") as out:
-                proc = subprocess.Popen(argv, env=pinned(env, gpu), stdout=out, stderr=subprocess.STDOUT)
+                proc = subprocess.Popen(argv, env=devices.narrowed(env, gpu, runtime), stdout=out,
+                                        stderr=subprocess.STDOUT)
             running[index] = (proc, gpu)
             log.info("started %s on GPU %s (log %s)", " ".join(argv[3:7]), gpu, log_path)
         for index, (proc, gpu) in list(running.items()):

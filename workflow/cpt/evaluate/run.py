@@ -20,6 +20,7 @@ import time
 import traceback
 from pathlib import Path
 
+from cpt import devices
 from cpt.atomic import write_json
 from cpt.evaluate.record import task_record
 from cpt.progress import bars_as_log_lines
@@ -37,15 +38,12 @@ def check_model_dir(model_dir: Path) -> None:
     if missing:
         raise FileNotFoundError(
             f"model dir {model_dir} lacks {', '.join(missing)}: step 0 needs a complete "
-            "model.base_dir (HF format), later steps a finished `cpt.train.export`")
+            "model.base_dir (HF format), later steps a finished `cpt.convert.export`")
 
 
 def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
+    """auto: the GPU; the CPU only outside a job given GPUs (cpt.devices)."""
+    return devices.cuda_or_cpu("cpt.evaluate.run --device auto") if device == "auto" else device
 
 
 def resolve_dtype(dtype: str, device: str) -> str:
@@ -126,7 +124,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--metric", default="acc")
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--dtype", default="bfloat16", help="on an accelerator; CPU uses float32")
-    parser.add_argument("--device", default="auto", help="auto: cuda (ROCm too) if present, else cpu")
+    parser.add_argument("--device", default="auto",
+                        help="auto: cuda (ROCm too) if present, else cpu (an error in a Slurm job given GPUs)")
     parser.add_argument("--limit", type=float, default=None,
                         help="samples per task (>= 1) or fraction (< 1); for tests and the demo")
     parser.add_argument("--include-path", action="append", default=[],

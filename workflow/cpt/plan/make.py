@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cpt.plan.data_stage import check_purge, data_stage, render_data_stage
 from cpt.plan.evaluation import evaluation
-from cpt.plan import measured
+from cpt.plan import layouts, measured, sweep
 from cpt.plan.jobs import check_jobs, download_warnings, plan_jobs
-from cpt.plan.memory import largest_micro_batch, memory_per_gcd, model_shape, param_counts, usable_gb
+from cpt.plan.memory import largest_micro_batch, memory_per_gcd, param_counts, usable_gb
+from cpt.shape import model_shape
 from cpt.plan.schedule import schedule, seconds_per_step
 from cpt.plan.sources import mix_usage, source_sizes, tokens_per_step
 from cpt.plan.storage import storage, storage_warnings
+from cpt.rundir.paths import RunDir
 from cpt.settings import ConfigError, normalized_weights
 
 
@@ -42,10 +45,18 @@ def make_plan(config: dict, *, manifest: dict | None = None, metrics: Path | Non
         "micro_batch": config["train"].get("micro_batch") or config["train"]["local_batch"],
         "micro_batch_largest_fitting": largest_micro_batch(config, shape),
     }
-    plan["jobs"] = plan_jobs(config, sizes, plan["schedule"], plan["params"], run_dir)
+    plan["jobs"] = plan_jobs(config, sizes, plan["schedule"], plan["params"], run_dir, step_s)
     check_jobs(config, plan["jobs"])
     plan["evaluation"] = evaluation(config, plan["jobs"]["eval_task"]["by_task"])
+    plan["data_stage"] = data_stage(config, sizes, plan["jobs"], plan["schedule"], plan["evaluation"])
+    check_purge(plan["data_stage"], config)
     plan["storage"] = storage(config, sizes, plan["params"])
+    plan["layouts"] = layouts.layouts(config, shape, plan["schedule"]["nodes"], config["train"]["steps"],
+                                      (step_s, step_s_from))
+    plan["sweep"] = sweep.price(config, plan["layouts"], plan["schedule"]["node_hours"])
+    swept = sweep.measured(config, RunDir(run_dir).sweep_table, wait) if run_dir else None
+    if swept:
+        plan["sweep"]["measured"] = swept
     if bench:
         plan["gpu_benchmark"] = bench
     if trace_memory:
@@ -111,6 +122,12 @@ def warnings(plan: dict, config: dict) -> list[str]:
     found += download_warnings(plan["jobs"]["download"], config) + storage_warnings(plan["storage"], config)
     if "gpu_benchmark" in plan:
         found += measured.warnings(plan["gpu_benchmark"], config)
+    bill = plan["sweep"]
+    if sweep.too_long(config, bill):
+        found.append(sweep.too_long(config, bill))
+    if bill["share_of_run"] > bill["max_share"]:
+        found.append(f"the sweep costs {bill['node_hours']:,.0f} node-hours, {bill['share_of_run']:.2%} of the run's "
+                     f"(over sweep.max_share={bill['max_share']:g}): lower sweep.candidates or sweep.steps")
     purge = config["slurm"]["planner"]["purge_days"]
     if s["calendar_days"] > purge:
         found.append(f"the run takes {s['calendar_days']:.0f} days, longer than the {purge:g}-day scratch purge "
@@ -128,8 +145,8 @@ def _tokens(n: float) -> str:
     return f"{n:,.0f}"
 
 
-def render(plan: dict) -> str:
-    """The plan as a short text report."""
+def render(plan: dict, *, all_layouts: bool = False) -> str:
+    """The plan as a short text report; `all_layouts`: the ranked candidate layouts, not one line."""
     s, e = plan["schedule"], plan["evaluation"]
     lines = [
         f"tokens per step   {plan['tokens_per_step']:,}",
@@ -161,7 +178,10 @@ def render(plan: dict) -> str:
     lines += render_benchmark_memory(plan.get("gpu_benchmark"))
     lines.append(f"micro-batch       {plan['micro_batch']} rows per pass; largest that fits: "
                  f"{plan['micro_batch_largest_fitting']}")
-    return "\n".join(lines + render_jobs(plan["jobs"]) + render_storage(plan["storage"]))
+    lines += layouts.render(plan["layouts"]) if all_layouts else [layouts.summary(plan["layouts"])]
+    lines += sweep.render(plan["sweep"])
+    return "\n".join(lines + render_jobs(plan["jobs"]) + render_data_stage(plan["data_stage"])
+                     + render_storage(plan["storage"]))
 
 
 def render_benchmark_memory(bench: dict | None) -> list[str]:
@@ -179,7 +199,7 @@ def render_storage(bill: dict) -> list[str]:
     """Each kind's size and the footprint after each stage; the peak against the quota."""
     kinds = ("raw", "tokenized", "mixed", "checkpoints", "exports")
     c = bill["checkpoints"]
-    return [f"storage (TB)      " + "  ".join(f"{k} {bill[k + '_tb']:.2f}" for k in kinds),
+    return ["storage (TB)      " + "  ".join(f"{k} {bill[k + '_tb']:.2f}" for k in kinds),
             f"  checkpoints     {c['full']} with optimizer state, {c['weights_only']} weights only",
             "  after           " + "  ".join(f"{k} {v:.1f}" for k, v in bill["timeline_tb"].items()),
             f"  peak            {bill['total_tb']:.1f} TB of {bill['quota_tb']:g} TB quota "

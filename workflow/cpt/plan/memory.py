@@ -11,18 +11,14 @@ FSDP units follow cpt/train/parallelize.py: the embedding and the norm + head ar
 their own, gathered only around their use; a tied matrix (Llama-3.2-1B/3B) is one parameter
 in the root unit, so it stays gathered for the whole step and its unsharded gradient lives
 from the head's backward (first) to the embedding's (last). Persistent terms (sharded
-masters, AdamW moments) and, in backward, the block inputs that checkpointing keeps come
-on top. The trace (cpt/plan/trace.py), which equals real
-ranks at small shapes, checks these figures.
+masters, AdamW moments) and, in backward, the activations kept (a checkpointed block's input,
+any other block's whole working set: `activations`) come on top. The trace (cpt/plan/trace.py),
+which equals real ranks at small shapes, checks these figures.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
-from cpt.settings import ConfigError
-from cpt.train.config import LOSS_CHUNK_ROWS
+from cpt.train.config import checkpointed_blocks, loss_chunk_local_tokens
 
 GB = 1e9
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
@@ -38,21 +34,6 @@ LOSS_BYTES = {"plain": 12, "vocab_parallel": 16}
 # at TP=2 and TP=4, the unsplit part to the Llama-3.1-8B trace at TP=8 (9.1 GB of "Temp" for
 # 21 x 8192 tokens); the small shapes then come out 3-4% under their traces.
 BLOCK_UNSPLIT, BLOCK_SPLIT = 3.5, 7.0
-
-
-def model_shape(config: dict) -> tuple[dict, str]:
-    """The base model's HF config.json when downloaded, else slurm.planner.model."""
-    path = Path(config["model"]["base_dir"]) / "config.json"
-    if path.exists():
-        try:
-            return json.loads(path.read_text()), str(path)
-        except json.JSONDecodeError as err:
-            raise ConfigError(f"{path} is not valid JSON ({err}): an interrupted download? Remove it and run "
-                              "`snakemake download_model` again") from None
-    if not config["slurm"]["planner"].get("model"):
-        raise ConfigError(f"{path} does not exist and slurm.planner.model is not set; "
-                          f"download the model (snakemake download_model) or give its shape there")
-    return config["slurm"]["planner"]["model"], "config (slurm.planner.model)"
 
 
 def param_counts(shape: dict) -> dict[str, int]:
@@ -77,7 +58,6 @@ def memory_per_gcd(config: dict, shape: dict, micro_batch: int | None = None) ->
     pbytes, rbytes = DTYPE_BYTES[train["param_dtype"]], DTYPE_BYTES[train["reduce_dtype"]]
     tokens = micro * seq  # per forward/backward pass
     block_work = tokens * pbytes * (BLOCK_UNSPLIT * h + BLOCK_SPLIT * ffn / tp)
-    full_ac = train["activation_checkpointing"] == "full"
     matrix, block = vocab * h, counts["block"]
     # Loss phase: the norm + head (with a tied matrix: the root) and the last block, kept after forward.
     loss_params = (matrix + h + block) * pbytes
@@ -90,21 +70,19 @@ def memory_per_gcd(config: dict, shape: dict, micro_batch: int | None = None) ->
         # block's backward), and the current block's gradient.
         block_params = (block + max(block, matrix)) * pbytes + block * rbytes
     loss = LOSS_BYTES["vocab_parallel" if tp > 1 else "plain"]
-    # Full checkpointing keeps each block's input (sequence-sharded) and the final norm's;
-    # without it, every block's working set. Backward frees them block by block.
-    kept_per_block = tokens * h * pbytes / tp if full_ac else block_work
-    kept = (layers + 1) * kept_per_block if full_ac else layers * block_work
+    # One chunk of train.loss_chunk_tokens tokens (over the TP group), or the whole pass if smaller.
+    chunk = min(tp * loss_chunk_local_tokens(train["loss_chunk_tokens"], tp), tokens)
+    kept, first, last = activations(train, layers, tokens * h * pbytes / tp, block_work)
     grads = 4 * counts["total"] / shards  # fp32, sharded; set to None after each step
     earlier = grads if micro < train["local_batch"] else 0  # of earlier micro-batches
     head_grad = 0 if shape.get("tie_word_embeddings") else 4 * matrix / shards  # a tied one waits for the root
-    work = block_work if full_ac else 0
     phases = {  # (sharded grads, gathered params and grad buffers, activations kept, working set)
-        "loss chunk": (earlier, loss_params / tp, kept, LOSS_CHUNK_ROWS * seq * vocab / tp * loss),
-        # Backward's first block: every block input still kept, only the head's gradient done.
-        "block recompute": (max(earlier, head_grad), block_params / tp, kept, work),
-        # Its last block: inputs freed, every unit but it and the embedding reduce-scattered.
+        "loss chunk": (earlier, loss_params / tp, kept, chunk * vocab / tp * loss),
+        # Backward's first recomputed block: what is kept still held, only the head's gradient done.
+        "block recompute": (max(earlier, head_grad), block_params / tp, *first),
+        # Its last block: activations freed, every unit but it and the embedding reduce-scattered.
         "block recompute, last block": (max(earlier, 4 * (counts["total"] - block - matrix) / shards),
-                                        block_params / tp, 2 * kept_per_block if full_ac else block_work, work),
+                                        block_params / tp, *last),
         # Activations are gone; AdamW's foreach update (a GPU's default; the CPU trace runs the
         # for-loop one) makes one fp32 temporary of the local shard.
         "optimizer step": (grads, 0, 0, 4 * counts["total"] / shards),
@@ -117,6 +95,22 @@ def memory_per_gcd(config: dict, shape: dict, micro_batch: int | None = None) ->
     mem = {k: v / GB for k, v in mem.items()}
     mem["total"] = sum(mem.values())
     return mem
+
+
+def activations(train: dict, layers: int, block_input: float, block_work: float):
+    """Activation bytes of one pass under train.activation_checkpointing: kept after forward, and
+    (kept, recompute working set) at backward's first and last recomputed block (cpt.train.config.
+    checkpointed_blocks names them). A checkpointed block keeps its (sequence-sharded) input, the others
+    their whole working set; with any checkpointing the final norm's input is kept too. Backward frees
+    them block by block, so at the first recompute the plain blocks above it are gone."""
+    ckpt = checkpointed_blocks(train["activation_checkpointing"], train["activation_checkpointing_every"], layers)
+    if not ckpt:
+        return layers * block_work, (layers * block_work, 0), (block_work, 0)
+    kept = (len(ckpt) + 1) * block_input + (layers - len(ckpt)) * block_work
+    first = kept - (layers - 1 - ckpt[-1]) * block_work
+    # The lowest recomputed block: the plain ones below it, its input and its output's gradient.
+    last = ckpt[0] * block_work + 2 * block_input
+    return kept, (first, block_work), (last, block_work)
 
 
 def usable_gb(config: dict) -> float:

@@ -13,10 +13,12 @@ import re
 import statistics
 from pathlib import Path
 
+from cpt.rundir.paths import RunDir
 from cpt.settings import ConfigError
 
 # rule -> (its logs under <run>/logs, the RateLogger counter that is the rate's unit)
-MEASURED_IN_LOGS = {"tokenize": ("tokenize/*/*.log", "tokens"), "mix_shard": ("mix_shard/*.log", "rows")}
+# (each shard's own log; a node job's group-*.log beside them holds no rate)
+MEASURED_IN_LOGS = {"tokenize": ("tokenize/*/[0-9]*.log", "tokens"), "mix_shard": ("mix_shard/[0-9]*.log", "rows")}
 
 
 def _checked(entry: dict, key: str) -> dict:
@@ -50,14 +52,16 @@ def logged_rate(logs: list[Path], counter: str) -> float | None:
 def rate(config: dict, rule: str, run_dir: Path | None) -> dict:
     """{value, unit, from, startup_minutes}: measured in `run_dir`'s logs when they hold a finished job."""
     entry = configured(config, rule)
-    result = {"value": entry["value"], "unit": entry.get("unit", ""), "startup_minutes": entry.get("startup_minutes", 0),
+    result = {"value": entry["value"], "unit": entry.get("unit", ""),
+              "startup_minutes": entry.get("startup_minutes", 0),
               "from": f"config (slurm.planner.rates.{rule}: {entry['source']})"}
     if run_dir is not None and rule in MEASURED_IN_LOGS:
         pattern, counter = MEASURED_IN_LOGS[rule]
-        logs = sorted((run_dir / "logs").glob(pattern))
+        logs = sorted(RunDir(run_dir).logs.glob(pattern))
         measured = logged_rate(logs, counter)
         if measured:
-            result.update(value=measured, unit=f"{counter}/s", **{"from": f"measured ({len(logs)} logs, {run_dir}/logs)"})
+            result.update(value=measured, unit=f"{counter}/s",
+                          **{"from": f"measured ({len(logs)} logs, {RunDir(run_dir).logs})"})
     return result
 
 
@@ -72,12 +76,13 @@ def eval_rate(config: dict, task: dict, run_dir: Path | None) -> dict:
     result = {"value": entry["value"], "samples": entry["samples"], "unit": "samples/s per GCD",
               "startup_minutes": entry.get("startup_minutes", 0), "from": f"config ({key}: {entry['source']})"}
     if run_dir is not None:
-        records = [json.loads(p.read_text()) for p in sorted((run_dir / "eval" / "results").glob(f"step-*/{task['name']}.json"))]
+        results = RunDir(run_dir).eval_results
+        records = [json.loads(p.read_text()) for p in sorted(results.glob(f"step-*/{task['name']}.json"))]
         elapsed = [r["elapsed_s"] for r in records if r.get("status") == "ok" and r.get("limit") is None]
         if elapsed:
             seconds = statistics.median(elapsed) - 60 * result["startup_minutes"]
             result.update(value=entry["samples"] / max(seconds, 1.0),
-                          **{"from": f"measured ({len(elapsed)} results under {run_dir}/eval/results)"})
+                          **{"from": f"measured ({len(elapsed)} results under {results})"})
     return result
 
 

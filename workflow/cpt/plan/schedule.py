@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from pathlib import Path
 
 from cpt import cluster
 from cpt.plan.measured import label
+from cpt.rundir.metrics import read_metrics
 from cpt.settings import ConfigError
 
 TRAIN_RULE = "train_segment"
@@ -18,11 +18,13 @@ def seconds_per_step(config: dict, metrics: Path | None, gpu_benchmark: dict | N
     """Median step time of an earlier run's metrics.jsonl (first record, with compile, dropped), else
     the GPU benchmark's (cpt.plan.measured.apply), else config."""
     if metrics is not None and metrics.exists():
-        times = [json.loads(line)["step_time_s"] for line in metrics.read_text().splitlines() if line.strip()]
+        records = read_metrics(metrics).records
+        times = [r["step_time_s"] for r in records if isinstance(r.get("step_time_s"), (int, float))]
         if len(times) > 1:
             return statistics.median(times[1:]), f"measured ({metrics}, {len(times) - 1} records)"
     if gpu_benchmark:
-        return gpu_benchmark["seconds_per_step"], (f"{label(gpu_benchmark)}: {gpu_benchmark['tokens_per_s_per_gpu']:,.0f}"
+        return gpu_benchmark["seconds_per_step"], (f"{label(gpu_benchmark)}: "
+                                                   f"{gpu_benchmark['tokens_per_s_per_gpu']:,.0f}"
                                                    " tokens/s/GPU, communication not included")
     return config["slurm"]["planner"]["seconds_per_step"], "config (slurm.planner.seconds_per_step)"
 

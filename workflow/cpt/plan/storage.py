@@ -46,7 +46,8 @@ def storage(config: dict, sizes: dict, params: float) -> dict:
     weights, full = FP32 * params / TB, FP32 * params * (1 + ADAMW_STATES) / TB
     checkpoints = counts["full"] * full + counts["weights_only"] * weights
     exported = [s for s in evaluated_steps(config["eval"]["every"], config["train"]["steps"]) if s > 0]
-    in_flight = config["slurm"]["planner"]["exports_in_flight"] if config["eval"].get("remove_exports") else len(exported)
+    in_flight = (config["slurm"]["planner"]["exports_in_flight"] if config["eval"].get("remove_exports")
+                 else len(exported))
     exports = min(in_flight, len(exported)) * BF16 * params / TB
     kept_raw = 0 if cleanup.get("raw") else raw
     kept_tokenized = 0 if cleanup.get("tokenized") else tokenized

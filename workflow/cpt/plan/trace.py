@@ -109,7 +109,7 @@ def traced_training(train: TrainConfig, args: ModelArgs, seq_len: int, mesh, dev
         tokens = torch.randint(0, args.vocab_size, (train.local_batch, seq_len + 1), device=device)
 
         def step():
-            train_step(model, tokens[:, :-1], tokens[:, 1:], tp, train.micro_batch)
+            train_step(model, tokens[:, :-1], tokens[:, 1:], tp, train.micro_batch, train.loss_chunk_tokens)
             clip_grad_norm(model, train.optimizer.grad_clip)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)

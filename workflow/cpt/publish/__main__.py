@@ -1,7 +1,7 @@
 """`python -m cpt.publish`: one step's HF export to the hub (login node), then a receipt.
 
     python -m cpt.publish --export results/run/eval/models/step-00073500 --step 73500 \
-        --hub '{"repo_id": "org/name"}' --card-facts '{...}' --eval-results results/run/eval/results \
+        --config-file results/run/config.json --eval-results results/run/eval/results \
         --receipt results/run/publish/hf/step-00073500.json
 
 The receipt (written last, atomically) lists the revisions and what was uploaded or
@@ -18,9 +18,10 @@ import sys
 from pathlib import Path
 
 from cpt.atomic import write_json
-from cpt.publish.card import eval_results, model_card
+from cpt.publish.card import card_facts, eval_results, model_card
 from cpt.publish.hub import PublishError, publish
 from cpt.publish.plan import CARD, STATE_FILE
+from cpt.rundir.config import read_config
 
 log = logging.getLogger("cpt")
 
@@ -28,16 +29,17 @@ log = logging.getLogger("cpt")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cpt.publish", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--export", type=Path, required=True, help="the step's HF dir (cpt.train.export)")
+    parser.add_argument("--export", type=Path, required=True, help="the step's HF dir (cpt.convert.export)")
     parser.add_argument("--step", type=int, required=True)
-    parser.add_argument("--hub", type=json.loads, required=True, help="config publish.hf as JSON")
-    parser.add_argument("--card-facts", type=json.loads, required=True,
-                        help="run, base_model, mix, weighting, seq_len, tokens_per_step, config_digest")
+    parser.add_argument("--config-file", type=Path, required=True,
+                        help="the controller's record of the config (cpt.rundir.config): publish.hf and the "
+                             "card's facts")
     parser.add_argument("--eval-results", type=Path, required=True, help="results/<run>/eval/results")
     parser.add_argument("--receipt", type=Path, required=True)
     ns = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    facts = ns.card_facts
+    config = read_config(ns.config_file)
+    hub, facts = config["publish"]["hf"], card_facts(config)
     state = {"step": ns.step, "tokens_seen": ns.step * facts["tokens_per_step"], "run": facts["run"],
              "config_digest": facts["config_digest"]}
     extra = {CARD: model_card(ns.step, facts, eval_results(ns.eval_results)).encode(),
@@ -48,12 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         # on the older one, and 16 GB uploads gain nothing from sharing one login node's link.
         with open(ns.receipt.parent / ".publish.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            plan, commits = publish(ns.export, ns.step, ns.hub, extra)
+            plan, commits = publish(ns.export, ns.step, hub, extra)
     except PublishError as err:
         log.error("%s. Training and evaluation are unaffected; the next snakemake run retries this step.", err)
         return 1
-    write_json(ns.receipt, {**state, "repo_id": ns.hub["repo_id"], "commits": commits, "plan": plan.summary()})
-    log.info("published step %d to %s: %s", ns.step, ns.hub["repo_id"], commits)
+    write_json(ns.receipt, {**state, "repo_id": hub["repo_id"], "commits": commits, "plan": plan.summary()})
+    log.info("published step %d to %s: %s", ns.step, hub["repo_id"], commits)
     return 0
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cpt.digest import config_digest
 from cpt.report.results import finished
+from cpt.settings import global_batch_rows
 
 
 def eval_results(results_dir: Path) -> dict[int, dict[str, float]]:
@@ -31,14 +33,22 @@ def model_card(step: int, facts: dict, results: dict[int, dict[str, float]]) -> 
         evals = f"| step | {' | '.join(tasks)} |\n|---|{'---|' * len(tasks)}\n{rows}"
     else:
         evals = "No evaluation has finished yet; a later publish refreshes this card."
+    header = [f"base_model: {facts['base_model']}"]
+    if facts.get("license"):
+        header.append(f"license: {facts['license']}")
+    if facts.get("datasets"):
+        header.append("datasets:\n" + "\n".join(f"- {name}" for name in facts["datasets"]))
+    attribution = f"**{facts['attribution']}**\n\n" if facts.get("attribution") else ""
+    newline = "\n"
     return f"""---
-base_model: {facts['base_model']}
+{newline.join(header)}
 library_name: transformers
 tags: [continual-pretraining, cpt]
 ---
 
 # {facts['run']}: step {step:,}
 
+{attribution}
 Continual pretraining of [{facts['base_model']}](https://huggingface.co/{facts['base_model']}),
 step {step:,}: {tokens:,} tokens seen ({facts['tokens_per_step']:,} per step, context {facts['seq_len']:,}).
 Each step has its own branch (`step-{step:08d}`); `main` follows the newest published step.
@@ -55,3 +65,19 @@ Config digest: `{facts['config_digest']}` (cpt.digest.config_digest of the run's
 
 {evals}
 """
+
+
+def card_facts(config: dict) -> dict:
+    """What a card says of the run, from its config (read at publish time: a card edit republishes nothing)."""
+    return {
+        "run": config["run"],
+        "base_model": config["model"].get("hub", {}).get("repo_id", config["model"]["base_dir"]),
+        "mix": {name: source["weight"] for name, source in config["data"]["sources"].items()},
+        "weighting": config["data"]["mix"]["weighting"],
+        "seq_len": config["data"]["seq_len"],
+        "tokens_per_step": global_batch_rows(config) * config["data"]["seq_len"],
+        "config_digest": config_digest(config),
+        "license": config["publish"].get("hf", {}).get("license"),
+        "attribution": config["publish"].get("hf", {}).get("attribution"),
+        "datasets": sorted({s["hub"]["repo_id"] for s in config["data"]["sources"].values() if "hub" in s}),
+    }

@@ -2,7 +2,9 @@
 retries and errors that name the setting and the fix.
 
 The token comes from huggingface_hub's own lookup (HF_TOKEN, then the file `hf auth
-login` writes); it is never printed. Uploads go through `create_commit`, which asks
+login` writes at HF_TOKEN_PATH); it is never printed. main moves only from the commit it
+was read at (parent_commit), so a late retry of an older step never puts main back.
+Uploads go through `create_commit`, which asks
 the hub which LFS objects it already has before sending any: a job rerun after a
 failure sends only what did not arrive.
 """
@@ -15,6 +17,7 @@ import importlib
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -24,6 +27,7 @@ from cpt.publish.plan import STATE_FILE, FileEntry, PublishPlan, RevisionPlan, b
 log = logging.getLogger("cpt")
 T = TypeVar("T")
 TRANSIENT_STATUS = {408, 429, 500, 502, 503, 504}
+MOVED_STATUS = {409, 412}   # a commit whose parent_commit is no longer the revision's head
 
 
 class PublishError(RuntimeError):
@@ -55,7 +59,7 @@ def explain(err: Exception, hub: dict) -> str:
                 "fix the name, or use a token of an account that owns it")
     if status == 401:
         return ("the hub refused the token (401): it is invalid or expired; set a new one with `hf auth login` "
-                "or HF_TOKEN on the login node")
+                "on the login node (it writes the file at HF_TOKEN_PATH)")
     if status == 403:
         return (f"the token cannot write to {repo} (403); give it write access to that repository or "
                 "organization, or change publish.hf.repo_id")
@@ -103,8 +107,8 @@ def require_token(hub: dict) -> None:
     from huggingface_hub import get_token
     if get_token() is None:
         raise PublishError(f"publish.hf: no Hugging Face token on this node. Run `hf auth login` on the login node "
-                           f"(or export HF_TOKEN) with a token that can write to {hub['repo_id']}; "
-                           "compute nodes never need it")
+                           f"(it writes the file at HF_TOKEN_PATH; an exported HF_TOKEN would travel into every Slurm "
+                           f"job) with a token that can write to {hub['repo_id']}; compute nodes never need it")
 
 
 def remote_tree(api, repo_id: str, revision: str) -> dict[str, FileEntry] | None:
@@ -118,17 +122,38 @@ def remote_tree(api, repo_id: str, revision: str) -> dict[str, FileEntry] | None
             for i in items if hasattr(i, "size") and i.size is not None}
 
 
-def main_step(api, repo_id: str, hub: dict) -> int | None:
-    """The step main holds, from its state file (None: nothing published yet)."""
-    from huggingface_hub.errors import EntryNotFoundError, RemoteEntryNotFoundError
-    try:
-        path = api.hf_hub_download(repo_id, STATE_FILE, revision="main")
-    except (EntryNotFoundError, RemoteEntryNotFoundError):
-        return None
-    return json.loads(Path(path).read_text())["step"]
+@dataclass(frozen=True)
+class MainHead:
+    """main as one commit: its id, the step its state file names (None: nothing published) and its files."""
+    commit: str
+    step: int | None
+    tree: dict[str, FileEntry]
 
 
-def commit(api, repo_id: str, revision: RevisionPlan, sources: dict, step: int, hub: dict) -> str | None:
+def main_head(api, repo_id: str) -> MainHead:
+    """main read fresh from the hub, every file at one commit. Never a cached copy: hf_hub_download falls
+    back to its cache on a timeout, 429 or 5xx, and a stale step on main would let an older step win."""
+    from huggingface_hub import hf_hub_url
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+    commit = api.repo_info(repo_id, revision="main").sha
+    response = get_session().get(hf_hub_url(repo_id, STATE_FILE, revision=commit, endpoint=api.endpoint),
+                                 headers=build_hf_headers(token=api.token), follow_redirects=True)
+    if response.status_code == 404:
+        step = None
+    else:
+        hf_raise_for_status(response)
+        step = json.loads(response.content)["step"]
+    return MainHead(commit, step, remote_tree(api, repo_id, commit) or {})
+
+
+def main_moved(err: PublishError) -> bool:
+    """The commit to main was refused because main is no longer at the parent it was planned on."""
+    return getattr(getattr(err.__cause__, "response", None), "status_code", None) in MOVED_STATUS
+
+
+def commit(api, repo_id: str, revision: RevisionPlan, sources: dict, step: int, hub: dict,
+           parent: str | None = None) -> str | None:
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
     if revision.empty:
         log.info("%s: nothing to upload (%d files already there)", revision.revision, len(revision.skip))
@@ -138,8 +163,18 @@ def commit(api, repo_id: str, revision: RevisionPlan, sources: dict, step: int, 
     log.info("%s: uploading %d files, skipping %d unchanged, deleting %d", revision.revision, len(revision.upload),
              len(revision.skip), len(revision.delete))
     info = with_retries(f"upload of step {step} to {repo_id}@{revision.revision}", lambda: api.create_commit(
-        repo_id, operations, commit_message=f"step {step}", revision=revision.revision), hub)
+        repo_id, operations, commit_message=f"step {step}", revision=revision.revision, parent_commit=parent), hub)
     return info.oid
+
+
+def require_files(export_dir: Path, hub: dict) -> None:
+    """The files the base model's license requires with every copy (Llama 3.1: LICENSE, USE_POLICY.md)."""
+    missing = [name for name in hub.get("license_files", []) if not (export_dir / name).is_file()]
+    if missing:
+        raise PublishError(f"publish.hf: {export_dir} lacks {', '.join(missing)} (publish.hf.license_files), which the "
+                           "base model's license requires with every copy. download_model fetches them now: rerun "
+                           "`snakemake download_model --forcerun download_model`, then the step's export "
+                           "(--forcerun eval_export)")
 
 
 def publish(export_dir: Path, step: int, hub: dict, extra: dict[str, bytes], api=None) -> tuple[PublishPlan, dict]:
@@ -150,15 +185,30 @@ def publish(export_dir: Path, step: int, hub: dict, extra: dict[str, bytes], api
     repo = hub["repo_id"]
     with_retries(f"creating or finding {repo}", lambda: api.create_repo(repo, private=hub.get("private", True),
                                                                           exist_ok=True), hub)
+    require_files(export_dir, hub)
     local, sources = local_files(export_dir, extra)
-    remote_main = with_retries(f"listing {repo}@main", lambda: remote_tree(api, repo, "main"), hub) or {}
     remote_branch = with_retries(f"listing {repo}", lambda: remote_tree(api, repo, branch(step)), hub)
-    on_main = with_retries(f"reading {repo}@main", lambda: main_step(api, repo, hub), hub)
-    plan = plan_step(step, local, remote_branch, remote_main, on_main)
-    commits = {}
-    for revision in plan.revisions:
-        if revision.revision != "main":
-            with_retries(f"creating branch {revision.revision}", lambda r=revision: api.create_branch(
-                repo, branch=r.revision, exist_ok=True), hub)
-        commits[revision.revision] = commit(api, repo, revision, sources, step, hub)
-    return plan, commits
+    commits: dict[str, str | None] = {}
+    # main moves only from the commit its plan was read at (parent_commit): when another step's job got
+    # there first, the hub refuses, and main is read again and planned again (an older step then skips it).
+    for attempt in range(1, hub.get("retries", 5) + 2):
+        head = with_retries(f"reading {repo}@main", lambda: main_head(api, repo), hub)
+        plan = plan_step(step, local, remote_branch, head.tree, head.step)
+        for revision in plan.revisions:
+            if revision.revision in commits:
+                continue
+            if revision.revision != "main":
+                with_retries(f"creating branch {revision.revision}", lambda r=revision: api.create_branch(
+                    repo, branch=r.revision, exist_ok=True), hub)
+                commits[revision.revision] = commit(api, repo, revision, sources, step, hub)
+                continue
+            try:
+                commits["main"] = commit(api, repo, revision, sources, step, hub, parent=head.commit)
+            except PublishError as err:
+                if not main_moved(err) or attempt > hub.get("retries", 5):
+                    raise
+                log.warning("main moved while step %d was planned on %s; reading it again", step, head.commit)
+                break
+        else:
+            return plan, commits
+    raise AssertionError("unreachable")

@@ -4,7 +4,8 @@ One branch per step (`step-00073500`) holds that step's export; `main` follows t
 newest published step (a late retry of an older step leaves it alone). A file whose
 size and hash already match the remote revision is skipped, so a rerun after a
 failure uploads only what is missing; a remote file the export no longer has (a
-stale weight shard) is deleted so each revision is exactly one export.
+stale weight shard) is deleted so each revision is exactly one export, except the
+base model's license files (Llama 3.1: LICENSE, USE_POLICY.md), never deleted.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 
 STATE_FILE = "cpt-publish.json"  # on every revision: the step it holds (main's says which step main follows)
 CARD = "README.md"
-KEEP_REMOTE = {".gitattributes"}  # the hub's own file on every repo
+KEEP_REMOTE = {".gitattributes", "LICENSE", "USE_POLICY.md"}  # the hub's own file; the base model's license files
 
 
 def branch(step: int) -> str:

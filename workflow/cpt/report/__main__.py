@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="global batch tokens; used where metrics.jsonl lacks tokens_seen")
     parser.add_argument("--loss-bin-steps", type=int, required=True, help="report.loss_bin_steps")
     parser.add_argument("--coarse-bin-steps", type=int, required=True, help="report.coarse_bin_steps")
-    parser.add_argument("--config-digest", default=None, help="the run's cpt.digest.config_digest, printed with the table")
+    parser.add_argument("--config-digest", default=None,
+                        help="the run's cpt.digest.config_digest, printed with the table")
     parser.add_argument("--out-dir", type=Path, required=True)
     args = parser.parse_args(argv)
     spec = ReportSpec(args.run_dir, [int(s) for s in args.steps.split(",")], dict(args.task),

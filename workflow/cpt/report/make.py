@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from cpt.rundir.paths import RunDir
 from cpt.atomic import atomic_path
 from cpt.report import plots, table
 from cpt.report.results import OK, collect
@@ -72,7 +73,7 @@ def metric_plot_path(out_dir: Path, name: str) -> Path:
 
 def make_report(spec: ReportSpec) -> list[str]:
     """Write everything under spec.out_dir; returns the problem lines (empty when complete)."""
-    log = read_log(spec.run_dir / "train" / "metrics.jsonl")
+    log = read_log(RunDir(spec.run_dir).metrics)
     cells = collect(spec.run_dir, spec.steps, spec.tasks)
     rows = [table.Row(step, tokens_at(step, log, spec.tokens_per_step),
                       {name: cells[step, name] for name in spec.tasks}) for step in spec.steps]

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from cpt.evaluate.steps import result_path
+from cpt.rundir.paths import RunDir
 
 OK, MISSING, CORRUPT, FAILED = "ok", "missing", "corrupt", "failed"
 
@@ -45,7 +45,7 @@ def read_cell(path: Path, metric: str) -> Cell:
 
 def collect(run_dir: str | Path, steps: list[int], tasks: dict[str, str]) -> dict[tuple[int, str], Cell]:
     """Cells for every evaluated step x configured task ({name: metric}), in config order."""
-    return {(step, name): read_cell(result_path(run_dir, step, name), metric)
+    return {(step, name): read_cell(RunDir(Path(run_dir)).result(step, name), metric)
             for step in steps for name, metric in tasks.items()}
 
 

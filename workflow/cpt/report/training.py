@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from cpt.rundir.metrics import read_metrics
 
 # The training plots the report draws (file stems); the rule lists them as outputs.
 TRAINING_PLOTS = ("loss_per_100_steps", "loss_per_coarse_bin", "lr", "tokens_per_s")
@@ -32,21 +33,9 @@ class TrainingLog:
 
 
 def read_log(path: str | Path) -> TrainingLog:
-    """Tolerates a missing file, a torn last line (killed job) and steps logged twice."""
-    path = Path(path)
-    if not path.is_file():
-        return TrainingLog(path=path)
-    by_step: dict[int, dict] = {}
-    skipped = 0
-    for line in path.read_text(errors="replace").splitlines():
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            by_step[int(record["step"])] = record
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            skipped += 1
-    return TrainingLog([by_step[s] for s in sorted(by_step)], skipped, path)
+    """Tolerates a missing file, a torn last line (killed job) and steps logged twice (cpt.rundir.metrics)."""
+    log = read_metrics(path)
+    return TrainingLog(log.records, log.skipped_lines, Path(path))
 
 
 def bin_means(steps: list[int], values: list[float], size: int) -> tuple[list[int], list[float]]:

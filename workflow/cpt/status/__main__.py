@@ -7,8 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+from cpt.rundir.paths import RunDir
 from cpt.digest import config_digest, training_digest
-from cpt.settings import ConfigError, add_config_arguments, config_from_arguments
+from cpt.checks.config import add_config_arguments, config_from_arguments
+from cpt.settings import ConfigError
 from cpt.status.disk import disk_usage
 from cpt.status.evals import eval_state
 from cpt.status.slurm import CHAIN, queued_jobs
@@ -45,12 +47,12 @@ def planned_storage(config: dict) -> dict[str, float]:
 
 def collect(config: dict, *, with_disk: bool = True) -> dict:
     """Everything the view shows, as plain data (what --json writes)."""
-    run_dir = Path(config["results_dir"]) / config["run"]
+    run_dir = RunDir.of(config).root
     train = training_state(config, run_dir)
     jobs, queue_note = queued_jobs(config["run"])
     ours = [j for j in jobs or [] if j.rule == CHAIN]
     running = [j for j in ours if j.state == "RUNNING"]
-    local = local_trainer(run_dir / "train", config["train"]["chain"]["stale_minutes"])
+    local = local_trainer(RunDir(run_dir).writer, config["train"]["chain"]["stale_minutes"])
     hours, eta_basis = eta_hours(train, config, running=bool(running or local))
     evals = eval_state(config, run_dir)
     status = {

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from cpt.rundir.paths import RunDir
+
 
 def tree_bytes(path: Path) -> int:
     """Apparent size of every file under `path` (0 when it does not exist); no symlinks followed."""
@@ -25,13 +27,9 @@ def tree_bytes(path: Path) -> int:
 def output_kinds(config: dict, run_dir: Path) -> dict[str, list[Path]]:
     """Where each kind of output lives (the planner's storage table uses the same kinds)."""
     raw = sorted({Path(source["local_dir"]) for source in config["data"]["sources"].values()})
-    return {
-        "raw": raw,
-        "tokenized": [run_dir / "data" / "tokenized"],
-        "mixed": [run_dir / "data" / "mixed"],
-        "checkpoints": [run_dir / "train" / "checkpoints"],
-        "exports": [run_dir / "eval" / "models"],
-    }
+    run = RunDir(run_dir)
+    return {"raw": raw, "tokenized": [run.tokenized_dir], "mixed": [run.mixed_dir], "checkpoints": [run.checkpoints],
+            "exports": [run.exports]}
 
 
 def disk_usage(config: dict, run_dir: Path) -> dict[str, int]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cpt.evaluate.steps import evaluated_steps, result_path
+from cpt.evaluate.steps import evaluated_steps
+from cpt.rundir.paths import RunDir
 
 
 def eval_state(config: dict, run_dir: Path) -> dict[int, dict[str, list[str]]]:
@@ -15,7 +16,7 @@ def eval_state(config: dict, run_dir: Path) -> dict[int, dict[str, list[str]]]:
     for step in evaluated_steps(config["eval"]["every"], config["train"]["steps"]):
         row = {"done": [], "failed": [], "missing": []}
         for name in names:
-            path = result_path(run_dir, step, name)
+            path = RunDir(run_dir).result(step, name)
             if not path.exists():
                 row["missing"].append(name)
                 continue

@@ -2,7 +2,7 @@
 
 Snakemake's jobs carry `rule_<rule>[_wildcards_<values>]` in their comment (the executor
 plugin's convention); the training chain's own jobs are named `cpt-train-<run>`
-(cpt.train.chain) and read here as rule `train_chain`."""
+(cpt.chain) and read here as rule `train_chain`."""
 
 from __future__ import annotations
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cpt.evaluate.steps import CHECKPOINT_MARKER, step_name
+from cpt.rundir.metrics import read_metrics
+from cpt.rundir.paths import RunDir
 from cpt.train.config import TrainConfig
 
 
@@ -25,29 +25,13 @@ class Training:
         return [end for end in self.segment_ends if end not in self.done]
 
 
-def read_metrics(path: Path) -> tuple[list[dict], list[str]]:
-    """metrics.jsonl's records; a half-written or foreign line is reported, not fatal."""
-    if not path.exists():
-        return [], []
-    records, problems = [], []
-    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            int(record["step"])
-            records.append(record)
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            problems.append(f"{path}:{number}: unreadable metrics line skipped ({line[:60]!r})")
-    return records, problems
-
-
 def training_state(config: dict, run_dir: Path) -> Training:
     train = TrainConfig.from_dict(config["train"])
-    checkpoints = run_dir / "train" / "checkpoints"
+    run = RunDir(run_dir)
     ends = train.segment_ends()
-    done = [end for end in ends if (checkpoints / step_name(end) / CHECKPOINT_MARKER).exists()]
-    records, problems = read_metrics(run_dir / "train" / "metrics.jsonl")
+    done = [end for end in ends if run.marker(end).exists()]
+    log = read_metrics(run.metrics)
+    records, problems = log.records, log.problems
     times = [r["step_time_s"] for r in records[1:] if isinstance(r.get("step_time_s"), (int, float))]
     return Training(segment_ends=ends, done=done, last=records[-1] if records else None,
                     step_seconds=statistics.median(times) if times else None, records=records,

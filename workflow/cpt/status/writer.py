@@ -1,4 +1,4 @@
-"""The training chain's one-writer record (train/writer.json, cpt.train.lease), read without its lock."""
+"""The training chain's one-writer record (train/writer.json, cpt.chain.lease), read without its lock."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import time
 from pathlib import Path
 
 
-def local_trainer(train_dir: Path, stale_minutes: float) -> dict | None:
+def local_trainer(writer: Path, stale_minutes: float) -> dict | None:
     """The local (non-Slurm) trainer the record names while its heartbeat is fresh (train.chain.stale_minutes),
     with the heartbeat's age; None otherwise. Read without the lock: a torn record only means nothing to show."""
     try:
-        record = json.loads((train_dir / "writer.json").read_text())
+        record = json.loads(writer.read_text())
     except (OSError, json.JSONDecodeError):
         return None
     local = record.get("local") if isinstance(record, dict) else None

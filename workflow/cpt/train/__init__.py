@@ -1,6 +1,6 @@
 """Training stage: a compact HSDP x TP Llama trainer on torch-native pieces.
 
-Entry points: `python -m cpt.train` (one segment, under torchrun or srun),
-`python -m cpt.train.import_base` (step 0 from a HF dir) and
-`python -m cpt.train.export` (a checkpoint as a HF dir).
+Entry point: `python -m cpt.train` (one segment, under torchrun or srun); every module here
+runs on the ranks. The Slurm chain that starts it is cpt.chain; the HF <-> checkpoint
+conversions are cpt.convert.
 """

@@ -3,7 +3,7 @@
 Layout: <root>/step-<8 digits>/ holds DCP files (model and optimizer, sharded
 per rank, reshardable onto any mesh on load), rng/rank-<r>.pt, and last of all
 `complete.json` with the scalar state (step, data position, tokens seen) and
-its lineage (parent, settings digests: cpt.train.lineage). A dir
+its lineage (parent, settings digests: cpt.rundir.lineage). A dir
 without the marker is an interrupted write: resume ignores it, the next save
 of that step replaces it, and retention removes it. The LR schedule is a pure
 function of the step, so the step is the scheduler's whole state.
@@ -26,7 +26,8 @@ from torch.distributed.checkpoint.state_dict import (get_model_state_dict, get_s
                                                      set_state_dict)
 
 from cpt.atomic import write_json
-from cpt.train.lineage import MARKER, STEP_DIR, complete_steps, marker, step_dir  # noqa: F401 (the checkpoint API)
+from cpt.rundir.lineage import complete_steps, marker  # noqa: F401 (the checkpoint API)
+from cpt.rundir.paths import MARKER, STEP_DIR, step_dir  # noqa: F401 (the checkpoint API)
 
 log = logging.getLogger("cpt")
 # Fault injection for the resume tests: SIGKILL every rank after the step's

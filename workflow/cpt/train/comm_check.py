@@ -21,8 +21,9 @@ import torch.distributed as dist
 
 log = logging.getLogger(__name__)
 
-# aws-ofi-nccl answers to both names when NCCL_NET selects it (OLCF writes OFI).
-FABRIC_NETS = {"ofi", "aws libfabric"}
+# aws-ofi-nccl's names: "Libfabric" by default, "OFI" when NCCL_NET=OFI asks for it (OLCF writes OFI),
+# "AWS Libfabric" in older releases.
+FABRIC_NETS = {"ofi", "libfabric", "aws libfabric"}
 PLUGIN_LIBRARY = re.compile(r"\S*lib(?:rccl|nccl)-net[^/\s]*\.so[.\d]*$")
 
 

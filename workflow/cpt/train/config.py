@@ -12,9 +12,24 @@ from pathlib import Path
 
 import yaml
 
-# Sequences per chunk of the loss (cpt.train.loss): 8192 tokens keep the head's matmul large on a
-# GPU. Here, beside the config, so the planner charges it at dry run without importing torch.
-LOSS_CHUNK_ROWS = 1
+# What activation checkpointing keeps: nothing recomputed, every k-th block (torchtitan's layer-wise
+# selective AC), or every block.
+AC_MODES = ("none", "selective", "full")
+
+
+def checkpointed_blocks(mode: str, every: int, layers: int) -> list[int]:
+    """Indices of the blocks that recompute their forward in backward. Selective takes blocks k-1,
+    2k-1, ... as torchtitan's counter does; the planner's memory model charges the same ones."""
+    step = {"none": 0, "selective": every, "full": 1}[mode]
+    return [i for i in range(layers) if step and (i + 1) % step == 0]
+
+
+def loss_chunk_local_tokens(chunk_tokens: int, tp: int) -> int:
+    """Tokens of one loss chunk on each rank of a TP group (cpt.train.loss): train.loss_chunk_tokens
+    counts the chunk's tokens over the group. Here, beside the config, so the planner charges the
+    same chunk at dry run without importing torch."""
+    return max(1, chunk_tokens // tp)
+
 
 @dataclass(frozen=True)
 class OptimizerConfig:
@@ -45,10 +60,12 @@ class TrainConfig:
     steps_per_segment: int
     local_batch: int
     micro_batch: int | None = None  # rows per forward/backward; None: the whole local batch in one pass
+    loss_chunk_tokens: int = 8192  # tokens per chunk of the loss (cpt.train.loss): bounds its working set
     parallel: dict = field(default_factory=lambda: {"dp_replicate": 1, "dp_shard": 1, "tp": 1})
     seed: int = 0
     compile: bool = False
-    activation_checkpointing: str = "none"  # none | full
+    activation_checkpointing: str = "none"  # none | selective | full
+    activation_checkpointing_every: int = 2  # selective: every k-th block recomputes its forward in backward
     param_dtype: str = "float32"
     reduce_dtype: str = "float32"
     attention: str = "auto"  # auto | gqa | repeat_kv: what cpt.train.attention does when fused SDPA refuses GQA
@@ -56,13 +73,19 @@ class TrainConfig:
     schedule: ScheduleConfig = ScheduleConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
     log_interval: int = 10
-    # Read by the chain (cpt.train.chain) and the rerun check (cpt.train.lineage), not by the loop;
+    # Read by the chain (cpt.chain) and the rerun check (cpt.rundir.lineage), not by the loop;
     # listed so the trainer knows every key of the section.
     resubmits: int = 3
     continue_from: int | None = None
     chain: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        if self.activation_checkpointing not in AC_MODES:
+            raise ValueError(f"train.activation_checkpointing={self.activation_checkpointing!r}; pick one of "
+                             f"{list(AC_MODES)}")
+        if self.activation_checkpointing_every < 1:
+            raise ValueError(f"train.activation_checkpointing_every={self.activation_checkpointing_every}; "
+                             "it must be >= 1 (1: every block, as full)")
         if self.micro_batch is None:
             object.__setattr__(self, "micro_batch", self.local_batch)
         if self.micro_batch < 1 or self.local_batch % self.micro_batch:

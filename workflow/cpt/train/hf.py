@@ -104,7 +104,8 @@ def check_tied(state: dict[str, torch.Tensor], config_path: Path) -> None:
     head, embed = state.get("lm_head.weight"), state["embed_tokens.weight"]
     if head is not None and not torch.equal(head, embed):
         raise HFDirError(f"{config_path} sets tie_word_embeddings, but the weights' lm_head differs from "
-                         f"embed_tokens (max |diff| {(head - embed).abs().max().item():.3g}); the export would drop the "
+                         f"embed_tokens (max |diff| {(head - embed).abs().max().item():.3g}); the export would drop "
+                         "the "
                          "trained head. The checkpoint was trained with an untied head: export it with a config.json "
                          "that sets tie_word_embeddings: false")
 

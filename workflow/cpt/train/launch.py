@@ -15,6 +15,7 @@ import torch
 import torch.distributed as dist
 from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
 
+from cpt import devices
 from cpt.train import comm_check
 
 MESH_DIMS = ("dp_replicate", "dp_shard", "tp")
@@ -61,10 +62,10 @@ def detect(env: dict[str, str] | None = None) -> Ranks:
 
 
 def init_distributed(ranks: Ranks) -> torch.device:
-    """Join the process group: nccl (rccl on ROCm) on GPUs, gloo on CPU."""
+    """Join the process group: nccl (rccl on ROCm) on GPUs, gloo on CPU (never in a job given GPUs)."""
     os.environ.update(RANK=str(ranks.rank), WORLD_SIZE=str(ranks.world_size), LOCAL_RANK=str(ranks.local_rank),
                       MASTER_ADDR=ranks.master_addr, MASTER_PORT=str(ranks.master_port))
-    if torch.cuda.is_available():
+    if devices.cuda_or_cpu("trainer") == "cuda":
         device = torch.device("cuda", ranks.local_rank % torch.cuda.device_count())
         torch.cuda.set_device(device)
         dist.init_process_group("nccl", device_id=device)

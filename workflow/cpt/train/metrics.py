@@ -2,7 +2,7 @@
 
 The report stage plots metrics.jsonl; after a resume the lines past the resumed
 step are dropped so a step never appears twice. Rank 0 also hands each record to
-the live sinks (cpt.train.sinks: TensorBoard, W&B).
+the live sinks (cpt.live.sinks: TensorBoard, W&B).
 """
 
 from __future__ import annotations
@@ -19,30 +19,38 @@ from cpt.progress import hms
 
 log = logging.getLogger("cpt")
 
-# Dense bf16 peak per device (one MI250X GCD is one device), FLOP/s.
-PEAK_FLOPS = {"MI250X": 191.5e12, "A100": 312e12, "H100": 989e12}
+# Dense bf16 peak per device (vendor data sheets, no sparsity; one MI250X GCD is one device), TFLOP/s, by the
+# exact name torch.cuda.get_device_name gives: a part of the same family ("H100 PCIe", "H100 NVL") has its own
+# peak, so a name not listed gives no MFU rather than another part's. The one table of the trainer's MFU and
+# benchmarks/gpu_train.py.
+PEAK_BF16_TFLOPS = {
+    "NVIDIA H100 80GB HBM3": 989.0, "NVIDIA H100 PCIe": 756.0, "NVIDIA H100 NVL": 835.0,
+    "NVIDIA H200": 989.0, "NVIDIA H200 NVL": 835.0, "NVIDIA GH200 480GB": 989.0,
+    "NVIDIA A100-SXM4-80GB": 312.0, "NVIDIA A100-SXM4-40GB": 312.0, "NVIDIA A100 80GB PCIe": 312.0,
+    "NVIDIA A100-PCIE-40GB": 312.0,
+    # ROCm may name Frontier's GCD by the family ("MI250X/MI250"); Frontier has MI250X only.
+    "AMD Instinct MI250X": 191.5, "AMD Instinct MI250X/MI250": 191.5, "AMD Instinct MI250": 181.0,
+    "AMD Instinct MI300X": 1307.4, "AMD Instinct MI300A": 980.6,
+}
+
+
+def peak_tflops(name: str) -> float | None:
+    """The dense bf16 peak of a device by its exact name; None when the table does not list it."""
+    return PEAK_BF16_TFLOPS.get(name.strip())
 
 
 def peak_flops(device: torch.device) -> float | None:
-    """The device's bf16 peak, or None where no figure is known (CPU): MFU is then null."""
+    """The device's bf16 peak in FLOP/s, or None where no figure is known (CPU, an unlisted GPU): MFU is null."""
     if device.type != "cuda":
         return None
-    name = torch.cuda.get_device_name(device)
-    return next((peak for key, peak in PEAK_FLOPS.items() if key in name), None)
+    peak = peak_tflops(torch.cuda.get_device_name(device))
+    return peak * 1e12 if peak else None
 
 
 def memory_peak_gb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 1e9
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # KiB on Linux
-
-
-def truncate_after(path: Path, step: int) -> None:
-    """Drop records of steps after `step` (written by a run that died before its next checkpoint)."""
-    if not path.exists():
-        return
-    lines = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-    path.write_text("".join(line + "\n" for line in lines))
 
 
 class Metrics:
@@ -54,7 +62,7 @@ class Metrics:
         self.flops_per_token, self.tokens_per_step = flops_per_token, tokens_per_step
         self.end_step, self.total_steps, self.log_interval = end_step, total_steps, log_interval
         self.peak = peak_flops(device)
-        self.sinks = sinks if write else None  # cpt.train.sinks.Sinks
+        self.sinks = sinks if write else None  # cpt.live.sinks.Sinks
         self._steps, self._time, self._wait = 0, 0.0, 0.0
         self._start = time.monotonic()
         self._start_step: int | None = None

@@ -1,7 +1,12 @@
-"""The parallel recipe, in the one order that works on torch 2.13 (DESIGN.md traps):
+"""The parallel recipe, in the one order that works on torch 2.13:
 
     tensor parallel (+ sequence parallel) -> compile each block in place
     -> activation checkpointing -> FSDP2 (HSDP): embedding, each block, norm + head, root
+
+Why this order (torch 2.13, found on this hardware): checkpoint_wrapper before compile
+crashes with TP, so each block is compiled in place first (which also keeps state-dict
+names free of `_orig_mod.`); sequence parallel puts every parameter on the TP mesh, which
+clip_grad_norm_ needs; and the TP embedding's output is cloned (see apply_tp).
 
 Each step is a small function switched by the train config; the model file
 knows nothing of this.
@@ -17,6 +22,7 @@ from torch.distributed.tensor import Replicate, Shard
 from torch.distributed.tensor.parallel import (ColwiseParallel, PrepareModuleInput, RowwiseParallel,
                                                SequenceParallel, parallelize_module)
 
+from cpt.train.config import checkpointed_blocks
 from cpt.train.model import Llama
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -29,8 +35,9 @@ def parallelize(model: Llama, mesh: DeviceMesh, cfg) -> Llama:
         apply_tp(model, mesh["tp"], loss_parallel=True)
     if cfg.compile:
         apply_compile(model)
-    if cfg.activation_checkpointing == "full":
-        apply_ac(model)
+    if cfg.activation_checkpointing != "none":
+        apply_ac(model, checkpointed_blocks(cfg.activation_checkpointing, cfg.activation_checkpointing_every,
+                                            len(model.layers)))
     dp_mesh, param_dtype = mesh["dp_replicate", "dp_shard"], DTYPES[cfg.param_dtype]
     # With one DP rank and fp32 compute FSDP would only copy parameters and gradients each step.
     if dp_mesh.size() > 1 or param_dtype != torch.float32:
@@ -89,10 +96,11 @@ def apply_compile(model: Llama) -> None:
         block.compile(fullgraph=True)
 
 
-def apply_ac(model: Llama) -> None:
-    """Full activation checkpointing: each block recomputes its forward in backward."""
-    for name, block in list(model.layers.items()):
-        model.layers[name] = checkpoint_wrapper(block, preserve_rng_state=False)
+def apply_ac(model: Llama, blocks: list[int]) -> None:
+    """Activation checkpointing of the blocks at `blocks` (all: full; every k-th: selective): each
+    recomputes its forward in backward, keeping only its input. The others keep their activations."""
+    for i in blocks:
+        model.layers[str(i)] = checkpoint_wrapper(model.layers[str(i)], preserve_rng_state=False)
 
 
 def apply_fsdp(model: Llama, dp_mesh: DeviceMesh, *, param_dtype: torch.dtype, reduce_dtype: torch.dtype) -> None:

@@ -24,7 +24,7 @@ import shutil
 from pathlib import Path
 
 from cpt.train import checkpoint
-from cpt.train.lineage import RESUME_WEIGHTS_ONLY_ENV as RESUME_ENV
+from cpt.rundir.lineage import RESUME_WEIGHTS_ONLY_ENV as RESUME_ENV
 
 log = logging.getLogger("cpt")
 REWRITTEN, REPLACED = ".weights-only", ".with-optimizer"
