@@ -62,10 +62,12 @@ def detect(env: dict[str, str] | None = None) -> Ranks:
 
 
 def init_distributed(ranks: Ranks) -> torch.device:
-    """Join the process group: nccl (rccl on ROCm) on GPUs, gloo on CPU (never in a job given GPUs)."""
+    """Join the process group: nccl (rccl on ROCm) on GPUs, gloo on CPU (never in a job given GPUs).
+    The device is settled first: a refusal leaves the process's environment as it found it."""
+    backend = devices.cuda_or_cpu("trainer")
     os.environ.update(RANK=str(ranks.rank), WORLD_SIZE=str(ranks.world_size), LOCAL_RANK=str(ranks.local_rank),
                       MASTER_ADDR=ranks.master_addr, MASTER_PORT=str(ranks.master_port))
-    if devices.cuda_or_cpu("trainer") == "cuda":
+    if backend == "cuda":
         device = torch.device("cuda", ranks.local_rank % torch.cuda.device_count())
         torch.cuda.set_device(device)
         dist.init_process_group("nccl", device_id=device)
