@@ -93,7 +93,7 @@ def source_files(wildcards):
 
     spec = SOURCES[wildcards.source]
     files = [f"{spec['local_dir']}/{f}" for f in list_files(spec)]
-    marker = f"{DATA_DIR}/sources/{wildcards.source}.download.json"
+    marker = str(RUN.download_record(wildcards.source))
     if needs_download(spec) or Path(marker).exists():
         files.append(marker)
     return files
@@ -140,14 +140,14 @@ def mix_settings():
 
 def mixed_stats():
     shards = range(SETTINGS.mixed_shards)
-    return [f"{DATA_DIR}/mixed/{shard:05d}.arrow.json" for shard in shards]
+    return [f"{RUN.mixed(shard)}.json" for shard in shards]
 
 
 @cache
 def _downloads():
     from cpt.data.listing import needs_download
 
-    markers = [f"{DATA_DIR}/sources/{source}.download.json" for source in SOURCES]
+    markers = [str(RUN.download_record(source)) for source in SOURCES]
     return [
         ancient(marker)
         for marker, spec in zip(markers, SOURCES.values())
