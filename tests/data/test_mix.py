@@ -9,7 +9,9 @@ from benchmark_module import load_benchmark
 from data_helpers import read_json, write_tokenized
 from cpt.data.formats import ManifestError, PackedShard, manifest_shard_paths, verify_manifest
 from cpt.atomic import write_json
-from cpt.data.mix import MixError, make_manifest, make_plan, mix_shard
+from cpt.data import mix
+from cpt.data.extents import ReadCount
+from cpt.data.mix import MixError, SourceStream, make_manifest, make_plan, mix_shard
 
 EOS = 1
 
@@ -33,9 +35,9 @@ def synthetic_sources(tmp_path, sizes: dict[str, tuple[int, int]], seed=0) -> di
 
 
 def run_mix(tmp_path, sources, weights, *, seed=7, weighting="rows", seq_len=32, shard_rows=(200, 200, 100),
-            out="mix") -> tuple[dict, Path]:
+            out="mix", block_documents=1) -> tuple[dict, Path]:
     plan = make_plan(sources, weights, seed=seed, weighting=weighting, seq_len=seq_len, shard_rows=list(shard_rows),
-                     rows_needed=sum(shard_rows), tokenizer_sha256="t" * 64)
+                     rows_needed=sum(shard_rows), tokenizer_sha256="t" * 64, block_documents=block_documents)
     root = tmp_path / out
     stats = []
     for index in range(len(shard_rows)):
@@ -93,6 +95,53 @@ def test_rows_are_documents_joined_and_cut(tmp_path):
     # not in file order: consecutive documents of a source are not consecutive ids
     ids = [int(d[0]) // 1000 for d in documents]
     assert np.mean(np.diff(ids) == 1) < 0.2
+
+
+def test_an_epoch_of_blocks_is_a_permutation_of_whole_blocks(tmp_path):
+    """Every document once per epoch; stream positions within a block are neighbouring documents;
+    the remainder (103 = 6 x 16 + 7) ends the epoch in order; the next epoch is another order."""
+    stats = mix.load_source_stats("a", [str(write_tokenized(tmp_path, "a", [np.array([5, EOS])] * n, shard=i))
+                                        for i, n in enumerate((50, 53))], "t" * 64)
+    stream = SourceStream("a", 1, 9, stats, ReadCount(), block=16)
+    files, rows = stream.locate(np.arange(2 * 103, dtype=np.uint64))
+    documents = np.where(files == 0, rows, 50 + rows).reshape(2, 103)
+    for epoch in documents:
+        assert sorted(epoch) == list(range(103))
+        blocks = epoch[:96].reshape(6, 16)
+        assert (np.diff(blocks, axis=1) == 1).all() and (blocks[:, 0] % 16 == 0).all()
+        assert list(epoch[96:]) == list(range(96, 103))
+    assert list(documents[0, :96:16]) != sorted(documents[0, :96:16])  # blocks shuffled
+    assert list(documents[0, :96:16]) != list(documents[1, :96:16])  # and differently per epoch
+
+
+def test_blocks_read_as_extents_and_are_shuffled_within_windows(tmp_path, monkeypatch):
+    """A sparse mix (a shard takes ~1 document in 40 of each input): with blocks of 16, a few reads
+    per block instead of one per document; a source's documents in a window are whole blocks read
+    together, in a shuffled order."""
+    monkeypatch.setattr(mix, "READ_GAP_BYTES", 0)  # no gap read through: as at the reference's sparsity
+    monkeypatch.setattr(mix, "READ_CHUNK_BYTES", 4 * 20 * 40)  # windows of ~40 documents: 3 per shard
+    sources = synthetic_sources(tmp_path, {"a": (4000, 20), "b": (4000, 20)})
+    shard_rows = (60, 60)
+    reads = {}
+    for block in (1, 16):
+        manifest, path = run_mix(tmp_path, sources, {"a": 0.5, "b": 0.5}, shard_rows=shard_rows,
+                                 out=f"block{block}", block_documents=block)
+        stats = [read_json(f"{p}.json") for p in manifest_shard_paths(path, manifest)]
+        documents = sum(src["documents"] for s in stats for src in s["sources"].values())
+        reads[block] = sum(s["reads"]["calls"] for s in stats) / documents
+        assert manifest["sources"]["a"]["row_share"] == pytest.approx(0.5, abs=0.1)
+    assert reads[1] > 1 and reads[16] < reads[1] / 4, reads
+    # the documents of shard 0 in output order: source a's row in its files (2 files: even ids, odd ids)
+    stream = PackedShard(tmp_path / "block16" / "mixed" / "00000.arrow").rows(0, 60).reshape(-1)
+    starts = stream[np.flatnonzero(stream[:-1] == EOS) + 1]
+    ids = (starts[starts // 10_000_000 == 1] % 10_000_000) // 1000
+    rows_in_source = np.where(ids % 2 == 0, ids // 2, 2000 + ids // 2)
+    window = make_plan(sources, {"a": 0.5, "b": 0.5}, seed=7, weighting="rows", seq_len=32,
+                       shard_rows=list(shard_rows), rows_needed=120, tokenizer_sha256="t" * 64,
+                       block_documents=16)["window_documents"]
+    assert 30 <= window <= 50
+    assert np.mean(np.diff(rows_in_source) == 1) < 0.3  # neighbours in a block are not neighbours in the shard
+    assert len(np.unique(rows_in_source // 16)) <= len(rows_in_source) / 16 + 3  # whole blocks, not scattered documents
 
 
 def test_same_seed_same_hashes_other_seed_differs(tmp_path):

@@ -134,6 +134,7 @@ def mix_settings():
         "seq_len": config["data"]["seq_len"],
         "shard_rows": [SETTINGS.shard_rows(i) for i in range(SETTINGS.mixed_shards)],
         "rows_needed": SETTINGS.rows_needed,
+        "block_documents": config["data"]["mix"]["block_documents"],
     }
     return json.dumps(settings)
 

@@ -6,10 +6,19 @@ Three steps, each a Snakemake rule:
            where in that source's shuffled stream they start;
   shard j  realizes mixed shard j from the plan alone (the fan-out): documents of
            source s at stream positions [start, start + count) -- epoch e is a
-           seeded permutation of all its documents, so a source that runs out
-           starts its next epoch -- interleaved in a seeded random order, joined
-           (each already ends in EOS) and cut into rows of seq_len + 1 tokens;
+           seeded permutation of its blocks of `block_documents` neighbouring
+           documents, so a source that runs out starts its next epoch --
+           interleaved in a seeded random order, joined (each already ends in
+           EOS) and cut into rows of seq_len + 1 tokens;
   manifest gathers the shards' stats: rows, hashes, row and token shares, epochs.
+
+Why blocks: a mixed shard takes ~1 document in 700 of every tokenized shard, so a
+permutation of single documents costs a disk access per document on Orion (priced in
+cpt.plan.mix_io). A permutation of blocks makes a shard's documents of a source whole
+blocks, read as few large extents; the shard then shuffles its documents within each read
+window of ~READ_CHUNK_BYTES (`window_documents` slots), so a training batch still mixes
+documents of hundreds of blocks per source. block_documents: 1 is the document-level
+shuffle, byte-identical to shards mixed before blocks existed (no window shuffle then).
 
 Documents are drawn by rows (each document picks source s with probability w_s,
 as the seed did) or by tokens (probability proportional to w_s / mean length,
@@ -40,9 +49,9 @@ from cpt.data.permutation import permute
 from cpt.progress import RateLogger
 
 log = logging.getLogger("cpt")
-PLAN_FORMAT = "cpt-mix-plan/1"
+PLAN_FORMAT = "cpt-mix-plan/2"  # 2: block_documents, window_documents
 _BATCH_BYTES = 16 << 20  # Arrow record batches of ~16 MB: large enough to stream, small to memory-map
-READ_CHUNK_BYTES = 1 << 30  # documents read per pass over the inputs: a worker's buffer, 56 of them on a node
+READ_CHUNK_BYTES = 1 << 30  # a read window's documents (expected): a worker's buffer, 56 of them on a node
 READ_GAP_BYTES = 1 << 20  # read through gaps under this: on disk, cheaper than another request (~8 ms at ~0.5 GB/s)
 
 
@@ -82,8 +91,10 @@ def load_source_stats(name: str, stats_paths: list[str], tokenizer_sha256: str) 
 
 
 def make_plan(sources: dict[str, list[str]], weights: dict[str, float], *, seed: int, weighting: str,
-              seq_len: int, shard_rows: list[int], rows_needed: int, tokenizer_sha256: str) -> dict:
-    """The whole mix, fixed up front: per mixed shard, documents per source and stream starts."""
+              seq_len: int, shard_rows: list[int], rows_needed: int, tokenizer_sha256: str,
+              block_documents: int = 1) -> dict:
+    """The whole mix, fixed up front: per mixed shard, documents per source and stream starts; the
+    read window is ~READ_CHUNK_BYTES of documents at the mix's mean length."""
     stats = {name: load_source_stats(name, paths, tokenizer_sha256) for name, paths in sources.items()}
     mean_tokens = {name: s["tokens"] / s["documents"] for name, s in stats.items()}
     probabilities = draw_probabilities(weights, mean_tokens, weighting)
@@ -104,16 +115,20 @@ def make_plan(sources: dict[str, list[str]], weights: dict[str, float], *, seed:
         stats[name]["epochs"] = start[name] / stats[name]["documents"]
     return {"format": PLAN_FORMAT, "seed": seed, "weighting": weighting, "weights": weights,
             "probabilities": probabilities, "seq_len": seq_len, "rows_needed": rows_needed,
+            "block_documents": block_documents,
+            "window_documents": max(1, round(READ_CHUNK_BYTES / (TOKEN_BYTES * tokens_per_document))),
             "tokenizer_sha256": tokenizer_sha256, "sources": stats, "shards": shards}
 
 
 # --- one mixed shard ---------------------------------------------------------------------
 
 class SourceStream:
-    """Documents of one source in its shuffled, epoch-repeating order, located in its tokenized files."""
+    """Documents of one source in its shuffled, epoch-repeating order, located in its tokenized files.
+    An epoch is a permutation of the source's whole blocks of `block` documents, each in its order,
+    then the remainder (under `block` documents) in its order."""
 
-    def __init__(self, name: str, source_index: int, seed: int, stats: dict, count: ReadCount):
-        self.name, self.seed, self.source_index = name, seed, source_index
+    def __init__(self, name: str, source_index: int, seed: int, stats: dict, count: ReadCount, block: int):
+        self.name, self.seed, self.source_index, self.block = name, seed, source_index, block
         self.documents = stats["documents"]
         self.file_starts = np.cumsum([0] + stats["file_rows"])
         self.files = [TokenizedFile(path, count) if rows else None
@@ -123,9 +138,14 @@ class SourceStream:
         """(file index, row in it) of the documents at stream `positions`."""
         epochs, within = np.divmod(positions, self.documents)
         order = np.empty(len(positions), np.uint64)
+        order[:] = within
+        blocks = self.documents // self.block
+        in_blocks = within < blocks * self.block
         for epoch in np.unique(epochs):
-            chosen = epochs == epoch
-            order[chosen] = permute(within[chosen], self.documents, [self.seed, self.source_index, int(epoch)])
+            chosen = np.flatnonzero((epochs == epoch) & in_blocks)
+            block, offset = np.divmod(within[chosen], self.block)
+            order[chosen] = permute(block, blocks, [self.seed, self.source_index, int(epoch)]) * np.uint64(self.block) \
+                + offset.astype(np.uint64)
         files = np.searchsorted(self.file_starts, order, side="right") - 1
         return files, (order - self.file_starts[files].astype(np.uint64)).astype(np.int64)
 
@@ -161,6 +181,9 @@ def source_index(name: str) -> int:
 
 def mix_shard(plan: dict, index: int, out: str) -> dict:
     """Write mixed shard `index` of `plan` to `out` and its stats to `out`.json."""
+    if plan.get("format") != PLAN_FORMAT:
+        raise MixError(f"mix plan format {plan.get('format')!r}, this code reads {PLAN_FORMAT!r}: the plan was made by "
+                       f"another version; remake it and its shards (snakemake --forcerun mix_plan)")
     shard = plan["shards"][index]
     seq_len, seed = plan["seq_len"], plan["seed"]
     row_tokens = seq_len + 1
@@ -168,9 +191,14 @@ def mix_shard(plan: dict, index: int, out: str) -> dict:
     labels = np.concatenate([np.full(shard["documents"][n], i, np.int64) for i, n in enumerate(names)])
     labels = np.random.default_rng([seed, index, 1]).permutation(labels)
     count = ReadCount()
-    streams = [SourceStream(name, source_index(name), seed, plan["sources"][name], count) for name in names]
+    streams = [SourceStream(name, source_index(name), seed, plan["sources"][name], count, plan["block_documents"])
+               for name in names]
     pool = ThreadPoolExecutor(READS_IN_FLIGHT)
-    slots, top_up_rounds = _fill(shard, names, labels, streams, shard["target_rows"] * row_tokens, pool)
+    window = plan["window_documents"]
+    shuffle = np.random.default_rng([seed, index, 2]) if plan["block_documents"] > 1 else None
+    slots, top_up_rounds = _fill(shard, names, labels, streams, shard["target_rows"] * row_tokens, pool,
+                                 window, shuffle)
+    round_slots = len(labels)
     labels, lengths = slots["source"], slots["tokens"]
     rows = shard["target_rows"]
     kept_tokens = rows * row_tokens
@@ -187,7 +215,8 @@ def mix_shard(plan: dict, index: int, out: str) -> dict:
             "tokens": int(np.clip(kept_tokens - starts[mine], 0, lengths[mine]).sum()),
         }
     try:
-        _write_packed(out, _documents_in_order(slots, streams, pool), rows, row_tokens, f"mix shard {index}")
+        _write_packed(out, _documents_in_order(slots, streams, pool, _windows(round_slots, window, len(lengths))),
+                      rows, row_tokens, f"mix shard {index}")
     finally:
         pool.shutdown()
         for stream in streams:
@@ -202,13 +231,16 @@ def mix_shard(plan: dict, index: int, out: str) -> dict:
     return stats
 
 
-def _fill(shard: dict, names: list[str], labels: np.ndarray, streams: list[SourceStream],
-          tokens: int, pool: ThreadPoolExecutor) -> tuple[dict[str, np.ndarray], int]:
+def _fill(shard: dict, names: list[str], labels: np.ndarray, streams: list[SourceStream], tokens: int,
+          pool: ThreadPoolExecutor, window: int,
+          shuffle: np.random.Generator | None) -> tuple[dict[str, np.ndarray], int]:
     """Where the shard's documents lie, in output order: its planned documents in `labels` order,
     then, while they hold fewer than `tokens`, further rounds of the same size read on along each
     source's stream (the same permutation, so the top-up is fixed by the plan), the last round cut
-    at the first document that fills it. Only token offsets are read here; returns per slot its
-    source, file, byte position and tokens, and the number of top-up rounds."""
+    at the first document that fills it. With `shuffle`, a source's documents are shuffled within
+    each read window of `window` slots (their stream positions stay one range per window, so whole
+    blocks). Only token offsets are read here; returns per slot its source, file, byte position and
+    tokens, and the number of top-up rounds."""
     parts: list[dict[str, np.ndarray]] = []
     total, rounds = 0, 0
     while True:
@@ -217,8 +249,10 @@ def _fill(shard: dict, names: list[str], labels: np.ndarray, streams: list[Sourc
             count = shard["documents"][name]
             start = shard["start"][name] + rounds * count
             mine = np.flatnonzero(labels == i)
-            part["file"][mine], part["at"][mine], part["tokens"][mine] = stream.spans(
-                np.arange(start, start + count, dtype=np.uint64), pool)
+            positions = np.arange(start, start + count, dtype=np.uint64)
+            if shuffle is not None:  # mine ascend, so their windows do: sort each window's positions randomly
+                positions = positions[np.lexsort((shuffle.random(count), mine // window))]
+            part["file"][mine], part["at"][mine], part["tokens"][mine] = stream.spans(positions, pool)
         reached = total + np.cumsum(part["tokens"])
         if rounds and reached[-1] >= tokens:  # a top-up round ends at the document that fills the shard
             part = {key: value[:int(np.searchsorted(reached, tokens)) + 1] for key, value in part.items()}
@@ -229,14 +263,19 @@ def _fill(shard: dict, names: list[str], labels: np.ndarray, streams: list[Sourc
         rounds += 1
 
 
-def _documents_in_order(slots: dict[str, np.ndarray], streams: list[SourceStream],
-                        pool: ThreadPoolExecutor) -> Iterator[np.ndarray]:
-    """The documents of `slots` in order, read ~READ_CHUNK_BYTES of them at a time: within a chunk,
-    file by file (several at once), each front to back in extents (cpt.data.extents)."""
-    ends = np.cumsum(slots["tokens"] * TOKEN_BYTES)
-    first = 0
-    while first < len(ends):
-        last = max(first + 1, int(np.searchsorted(ends, (ends[first - 1] if first else 0) + READ_CHUNK_BYTES)))
+def _windows(round_slots: int, window: int, slots: int) -> Iterator[tuple[int, int]]:
+    """(first, last) slots of each read window: `window` slots at a time within each round of
+    `round_slots` (a top-up round starts a window), over `slots` in all."""
+    for round_start in range(0, slots, round_slots):
+        for first in range(round_start, min(round_start + round_slots, slots), window):
+            yield first, min(first + window, round_start + round_slots, slots)
+
+
+def _documents_in_order(slots: dict[str, np.ndarray], streams: list[SourceStream], pool: ThreadPoolExecutor,
+                        windows: Iterable[tuple[int, int]]) -> Iterator[np.ndarray]:
+    """The documents of `slots` in order, read a window at a time: within a window, file by file
+    (several at once), each front to back in extents (cpt.data.extents)."""
+    for first, last in windows:
         chunk: list[np.ndarray] = [None] * (last - first)
         at, lengths = slots["at"][first:last], slots["tokens"][first:last]
         groups = list(_groups(slots["source"][first:last] * (1 << 32) + slots["file"][first:last]))
@@ -247,7 +286,6 @@ def _documents_in_order(slots: dict[str, np.ndarray], streams: list[SourceStream
             for slot, doc in zip(mine, docs):
                 chunk[slot] = doc
         yield from chunk
-        first = last
 
 
 def _write_packed(out: str, documents: Iterable[np.ndarray], rows: int, row_tokens: int, what: str) -> None:
