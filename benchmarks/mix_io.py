@@ -1,6 +1,6 @@
-"""Mix-shard reads: read calls and bytes per mixed row, before issue 24 and now, side by side.
+"""Mix-shard reads: read calls and bytes per mixed row, before issue 24, now, and with blocks.
 
-    python benchmarks/mix_io.py [--rows 20] [--seq-len 1023] [--doc-tokens 64] [--density 700]
+    python benchmarks/mix_io.py [--rows 20] [--seq-len 1023] [--doc-tokens 64] [--density 700] [--block 256]
     python benchmarks/mix_io.py --plan results/demo/data/mix/plan.json   # a real plan (the demo's)
 
 Before: each document is a view into a memory map of its tokenized shard, touched in the mix's
@@ -10,13 +10,14 @@ reader (a copy of it below): one read per offsets page and per run of token page
 pages, in the order the writer touches them. Now: cpt.data.extents counts its own positioned
 reads (ReadCount); a wrapper around TokenizedFile.read records their order. A "seek" is a file's
 first read or a read that starts before the end of the same file's previous read. Both arms write the
-mixed shard; their sha256 must agree.
+mixed shard; their sha256 must agree. Blocks: the same reader on a plan whose sources' shuffle moves
+blocks of `--block` neighbouring documents (data.mix.block_documents): other shards, read as extents.
 
 Synthetic default: inputs sized so that a mixed shard takes 1 in `--density` documents of each
 (at the reference, ~8.5M documents of 1,200 shards of ~5M: ~1 in 700), documents of
 `--doc-tokens` with the read-gap threshold scaled by the same factor as the documents (1,000 ->
 `--doc-tokens` tokens), so gaps between wanted documents compare to it as at the reference.
-The mixed shard is read in `--passes` chunks, as the reference's 34 GB shards are in 1 GiB
+The mixed shard is read in `--passes` windows, as the reference's 13 GB shards are in 1 GiB
 ones. Prints reads per document and bytes read per token wanted: the planner's
 slurm.planner.mix_io.reads_per_document and read_amplification.
 """
@@ -170,9 +171,10 @@ def run_new(plan: dict, index: int, out: Path) -> dict:
             "sha256": stats["sha256"], "sources": stats["sources"]}
 
 
-def synthetic_plan(root: Path, rows: int, seq_len: int, doc_tokens: int, density: int, seed: int = 0) -> dict:
+def synthetic_plan(root: Path, rows: int, seq_len: int, doc_tokens: int, density: int, seed: int = 0,
+                   block_documents: int = 1) -> dict:
     """Three sources of four tokenized shards each (batches of 1,024 documents, as tokenize writes),
-    holding `density` times the documents one mixed shard of `rows` takes."""
+    holding `density` times the documents one mixed shard of `rows` takes (written once per root)."""
     rng = np.random.default_rng(seed)
     wanted = rows * (seq_len + 1) // doc_tokens
     stats_paths: dict[str, list[str]] = {}
@@ -183,6 +185,9 @@ def synthetic_plan(root: Path, rows: int, seq_len: int, doc_tokens: int, density
             values = rng.integers(2, 128_000, int(lengths.sum()), dtype=np.uint32)
             offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
             path = root / name / f"{shard:05d}.arrow"
+            stats_paths.setdefault(name, []).append(f"{path}.json")
+            if path.exists():
+                continue
             path.parent.mkdir(parents=True, exist_ok=True)
             with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, DOCUMENT_SCHEMA) as writer:
                 for first in range(0, count, 1024):
@@ -194,9 +199,9 @@ def synthetic_plan(root: Path, rows: int, seq_len: int, doc_tokens: int, density
                                                        schema=DOCUMENT_SCHEMA))
             write_json(f"{path}.json", {"source": name, "rows": count, "tokens": int(lengths.sum()),
                                         "tokenizer_sha256": "t" * 64})
-            stats_paths.setdefault(name, []).append(f"{path}.json")
     return mix.make_plan(stats_paths, {"a": 0.5, "b": 0.3, "c": 0.2}, seed=seed, weighting="rows", seq_len=seq_len,
-                         shard_rows=[rows], rows_needed=rows, tokenizer_sha256="t" * 64)
+                         shard_rows=[rows], rows_needed=rows, tokenizer_sha256="t" * 64,
+                         block_documents=block_documents)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -206,7 +211,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--doc-tokens", type=int, default=64, help="mean tokens per synthetic document")
     parser.add_argument("--density", type=int, default=700, help="input documents per document a mixed shard takes")
     parser.add_argument("--passes", type=int, default=32,
-                        help="read chunks per mixed shard (reference: 34 GB shard / 1 GiB mix.READ_CHUNK_BYTES)")
+                        help="read windows per mixed shard (reference: 13 GB shard / 1 GiB mix.READ_CHUNK_BYTES)")
+    parser.add_argument("--block", type=int, default=256, help="the blocks arm's data.mix.block_documents")
     parser.add_argument("--plan", type=Path, help="a mix plan.json: every shard of it, at the real read gap")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
@@ -215,38 +221,42 @@ def main(argv: list[str] | None = None) -> None:
             plan = json.loads(args.plan.read_text())
             what = f"{args.plan} ({len(plan['shards'])} shards)"
         else:
-            plan = synthetic_plan(tmp / "tok", args.rows, args.seq_len, args.doc_tokens, args.density)
             mix.READ_GAP_BYTES = mix.READ_GAP_BYTES * args.doc_tokens // REFERENCE_DOC_TOKENS
             mix.READ_CHUNK_BYTES = args.rows * (args.seq_len + 1) * extents.TOKEN_BYTES // args.passes
+            plan = synthetic_plan(tmp / "tok", args.rows, args.seq_len, args.doc_tokens, args.density)
             what = (f"synthetic: {args.rows} rows of {args.seq_len + 1} tokens, documents of ~{args.doc_tokens} "
                     f"tokens, 1 in {args.density} of each input taken, read gap {mix.READ_GAP_BYTES:,} B, "
-                    f"{args.passes} read chunks")
-        totals = {"old": dict.fromkeys(("calls", "bytes", "seeks", "seconds"), 0.0), "new": None}
-        totals["new"] = dict(totals["old"])
-        rows = documents = 0
+                    f"{args.passes} read windows of {plan['window_documents']:,} documents")
+        plans = {"old": {**plan, "block_documents": 1}, "new": {**plan, "block_documents": 1},
+                 "blocks": {**plan, "block_documents": args.block}}
+        totals = {arm: dict.fromkeys(("calls", "bytes", "seeks", "seconds", "documents"), 0.0) for arm in plans}
         same = True
-        for index, shard in enumerate(plan["shards"]):
-            old = run_old(plan, index, tmp / f"old-{index}.arrow")
-            new = run_new(plan, index, tmp / f"new-{index}.arrow")
-            same &= old["sha256"] == new["sha256"]
-            for arm, result in (("old", old), ("new", new)):
+        for index in range(len(plan["shards"])):
+            results = {arm: (run_old if arm == "old" else run_new)(plans[arm], index, tmp / f"{arm}-{index}.arrow")
+                       for arm in plans}
+            same &= results["old"]["sha256"] == results["new"]["sha256"]
+            for arm, result in results.items():
+                result["documents"] = sum(s["documents"] for s in results["new" if arm == "old" else arm]
+                                          ["sources"].values())
                 for key in totals[arm]:
                     totals[arm][key] += result[key]
-            rows += shard["target_rows"]
-            documents += sum(s["documents"] for s in new["sources"].values())
+    rows = sum(shard["target_rows"] for shard in plan["shards"])
     wanted = rows * (plan["seq_len"] + 1) * extents.TOKEN_BYTES  # bytes of the tokens the shards hold
     print(what)
-    print(f"  {'':44s} {'reads/row':>10s} {'KB/row':>8s} {'seeks/row':>10s} {'reads/doc':>10s} "
+    print(f"  {'':52s} {'reads/row':>10s} {'KB/row':>8s} {'seeks/row':>10s} {'reads/doc':>10s} "
           f"{'read/wanted':>12s} {'s (page cache)':>15s}")
     for arm, label in (("old", "old: memory map, documents in the mix's order"),
-                       ("new", "new: per file, ascending, in extents")):
+                       ("new", "now: per file, ascending, in extents"),
+                       ("blocks", f"blocks of {args.block} documents: same reader")):
         t = totals[arm]
-        print(f"  {label:44s} {t['calls'] / rows:10.2f} {t['bytes'] / rows / 1e3:8.1f} {t['seeks'] / rows:10.2f} "
-              f"{t['calls'] / documents:10.2f} {t['bytes'] / wanted:12.1f} {t['seconds']:15.2f}")
-    old, new = totals["old"], totals["new"]
-    print(f"  ratio old / new: reads {old['calls'] / new['calls']:.2f}x, bytes {old['bytes'] / new['bytes']:.2f}x, "
+        print(f"  {label:52s} {t['calls'] / rows:10.2f} {t['bytes'] / rows / 1e3:8.1f} {t['seeks'] / rows:10.2f} "
+              f"{t['calls'] / t['documents']:10.4f} {t['bytes'] / wanted:12.2f} {t['seconds']:15.2f}")
+    old, new, blocks = totals["old"], totals["new"], totals["blocks"]
+    print(f"  ratio old / now: reads {old['calls'] / new['calls']:.2f}x, bytes {old['bytes'] / new['bytes']:.2f}x, "
           f"seeks {old['seeks'] / new['seeks']:.2f}x")
-    print(f"  mixed shards byte-identical (sha256): {same}")
+    print(f"  ratio now / blocks: reads {new['calls'] / blocks['calls']:.1f}x, "
+          f"bytes {new['bytes'] / blocks['bytes']:.2f}x, seeks {new['seeks'] / blocks['seeks']:.1f}x")
+    print(f"  mixed shards of old and now byte-identical (sha256): {same}")
     if not same:
         raise SystemExit("the new reader wrote a different mixed shard")
 

@@ -34,7 +34,7 @@ def test_every_stage_target_runs_its_cleanup_and_tokenize_holds_for_every_downlo
     work = link_workflow(tmp_path / "work")
     data = job_counts(snakemake(work, "-n", "data").stdout)
     assert data["cleanup_raw"] == 6 and data["cleanup_tokenized"] == 1
-    assert data["tokenize"] == 30 and data["mix_shard"] == 31     # node jobs of 56 shards (slurm.node.cores)
+    assert data["tokenize"] == 30 and data["mix_shard"] == 12     # node jobs of 56 shards (slurm.node.cores)
     dot = snakemake(work, "data", "--dag").stdout
     nodes = re.findall(r'(\d+)\[label = "(\w+)', dot)
     (mix_plan,) = [node for node, label in nodes if label == "mix_plan"]

@@ -198,12 +198,14 @@ def test_jobs_of_the_reference_plan_by_hand(config):
     assert dclm["min_shards"] == 838                     # ceil(3.349e12 x 1.2 / (1e6 tokens/s x 7,200 s / 1.5))
     assert dclm["groups"] == 16                          # node jobs of 56 shards (slurm.node.cores)
     assert jobs["tokenize"]["count"] == 16 + 7 + 2 + 1 + 3 + 1 and jobs["tokenize"]["workers"] == 56
-    assert jobs["mix_shard"]["shards"] == 1727           # ceil(500,000 x 1,344 x 1.01 / 393,216)
-    assert jobs["mix_shard"]["count"] == 31              # ceil(1,727 / 56) node jobs
-    # packing at 500 rows/s plus reading ~1.4M documents of ~1,100 tokens from Orion (cpt.plan.mix_io)
+    assert jobs["mix_shard"]["shards"] == 648            # ceil(500,000 x 1,344 x 1.01 / 1,048,576)
+    assert jobs["mix_shard"]["count"] == 12              # ceil(648 / 56) node jobs
+    # packing at 500 rows/s plus reading ~7.7M documents of ~1,100 tokens from Orion in blocks of 256
+    # (cpt.plan.mix_io: 2.1 reads per block)
     read = jobs["mix_shard"]["read_hours"]
-    assert read == pytest.approx(393_216 * 8193 / 1116 * (1.7 * 0.010 / 16 + 2.0 * 4 * 1116 / 1e9) / 3600, rel=0.01)
-    assert jobs["mix_shard"]["hours_estimated"] == pytest.approx(393_216 / 500 / 3600 + read)
+    assert read == pytest.approx(1_048_576 * 8193 / 1116 * (2.1 / 256 * 0.010 / 16 + 2.0 * 4 * 1116 / 1e9) / 3600,
+                                 rel=0.01)
+    assert jobs["mix_shard"]["hours_estimated"] == pytest.approx(1_048_576 / 500 / 3600 + read)
     assert jobs["eval_export"]["count"] == 143 and jobs["eval_task"]["count"] == 144 * 4
     assert jobs["eval_export"]["hours_estimated"] == pytest.approx(params * 6 / 1e9 / 0.5 / 3600 + 5 / 60)
     assert jobs["eval_task"]["hours_estimated"] == pytest.approx(10_042 / 3.4 / 3600 + 5 / 60)   # HellaSwag
@@ -335,17 +337,17 @@ def test_data_stage_of_the_reference_plan_by_hand(config):
     groups = {name: -(-spec["shards"] // 56) for name, spec in sources.items()}
     tokenize = {name: sizes[name]["tokens"] / spec["shards"] * 1.2 / 1e6 / 3600 for name, spec in sources.items()}
     mix = jobs["mix_shard"]["hours_estimated"]           # packing + Orion reads (test above)
-    assert d["node_jobs"] == {"tokenize": 30, "mix_shard": 31}
-    assert d["node_hours_charged"] == pytest.approx(sum(groups[n] * tokenize[n] for n in sources) + 31 * mix)
-    assert d["node_hours_charged"] < 70                  # one-core jobs: ~1,960 (the reads, 27 of it, are I/O wait)
+    assert d["node_jobs"] == {"tokenize": 30, "mix_shard": 12}
+    assert d["node_hours_charged"] == pytest.approx(sum(groups[n] * tokenize[n] for n in sources) + 12 * mix)
+    assert d["node_hours_charged"] < 50                  # one-core jobs: ~1,960; single-document reads: 67
     tokens = sum(s["tokens"] for s in sizes.values())
     assert d["core_hours"] == pytest.approx(tokens / 1e6 / 3600 + 678_720_000 / 500 / 3600)
     # waves of 4 eligible batch jobs, each waiting slurm.planner.data_queue_wait_hours (2 h), longest first
     tokenize_jobs = sorted((tokenize[n] for n in sources for _ in range(groups[n])), reverse=True)
     tokenize_hours = sum(2 + tokenize_jobs[i] for i in range(0, 30, 4))
     assert d["tokenize_days"] == pytest.approx(tokenize_hours / 24)
-    assert d["mix_days"] == pytest.approx(8 * (2 + mix) / 24)
-    assert d["batch_days"] == pytest.approx(d["tokenize_days"] + d["mix_days"]) and d["batch_days"] < 2.1
+    assert d["mix_days"] == pytest.approx(3 * (2 + mix) / 24)
+    assert d["batch_days"] == pytest.approx(d["tokenize_days"] + d["mix_days"]) and d["batch_days"] < 2
     # one running DTN job: the downloads one after another, each of their 25 jobs waiting 2 h
     download = sum(s["hours"] for s in jobs["download"]["by_source"].values())
     assert d["download_days"] == pytest.approx((download + 25 * 2) / 24)
@@ -354,7 +356,7 @@ def test_data_stage_of_the_reference_plan_by_hand(config):
                                                      + p["schedule"]["calendar_days"])
     assert d["waits_days"]["raw"] == pytest.approx(d["download_days"] + d["tokenize_days"])
     assert max(d["waits_days"].values()) < config["slurm"]["planner"]["purge_days"]
-    assert "data stage        30 tokenize + 31 mix node jobs" in plan.render(p)
+    assert "data stage        30 tokenize + 12 mix node jobs" in plan.render(p)
 
 
 def test_waves_of_eligible_jobs():
