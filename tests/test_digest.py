@@ -71,3 +71,12 @@ def test_a_redefined_digest_is_not_taken_for_an_edit(config):
         **config["data"]["sources"]["stack_v2"]["content_fetch"], "workers": 16}   # as the old definition kept it
     assert same_training(recorded, config)
     assert not same_training(recorded, edited(config, "data.sources.stack_v2.content_fetch.documents", "repo"))
+
+
+def test_a_run_recorded_before_mix_blocks_mixed_single_documents(config):
+    """Keys recorded before data.mix.block_documents existed describe a shuffle of single documents:
+    the same training as block_documents 1, an edit against blocks of 256."""
+    recorded = copy.deepcopy(training_keys(edited(config, "data.mix.block_documents", 1)))
+    del recorded["data.mix.block_documents"]
+    assert same_training(recorded, edited(config, "data.mix.block_documents", 1))
+    assert not same_training(recorded, edited(config, "data.mix.block_documents", 256))

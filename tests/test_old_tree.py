@@ -30,12 +30,14 @@ def work(tmp_path) -> Path:
     for item in ("model", "results", "overlay.yaml"):
         src = FIXTURE / item
         (shutil.copytree if src.is_dir() else shutil.copy)(src, work / item)
-    # The run keeps the data layout it was trained with: config.yaml's shard counts have changed since
-    # (#24: whole-node jobs), and those change which documents a shard holds, so they count as an edit.
+    # The run keeps the data layout it was trained with: config.yaml's shard counts and mix blocks have
+    # changed since (#24: whole-node jobs, blocks of documents), and those change which documents a
+    # shard holds, so they count as an edit.
     trained_with = json.loads((work / "results/v1/train/chain-config.json").read_text())["config"]
     overlay = yaml.safe_load((work / "overlay.yaml").read_text())
     overlay["data"]["sources"] = {name: {"shards": source["shards"]}
                                   for name, source in trained_with["data"]["sources"].items()}
+    overlay["data"]["mix"] = {"block_documents": trained_with["data"]["mix"].get("block_documents", 1)}
     (work / "overlay.yaml").write_text(yaml.safe_dump(overlay))
     writer = work / "results/v1/train/writer.json"   # it names the dir it was written in
     writer.write_text(json.dumps({**json.loads(writer.read_text()), "train_dir": str(writer.parent.resolve())}))

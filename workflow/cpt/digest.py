@@ -19,7 +19,7 @@ from cpt.settings import global_batch_rows
 # Dotted paths of the keys that change what training computes; everything else is "how".
 TRAINING_KEYS = (
     "model.hub.repo_id", "model.hub.revision",
-    "data.seq_len", "data.mix.seed", "data.mix.weighting", "data.sources",
+    "data.seq_len", "data.mix.seed", "data.mix.weighting", "data.mix.block_documents", "data.sources",
     "train.seed", "train.param_dtype", "train.reduce_dtype", "train.optimizer", "train.schedule",
 )
 
@@ -53,7 +53,9 @@ def same_training(recorded: dict, config: dict) -> bool:
 
 
 def _current_view(keys: dict) -> dict:
-    """Keys as today's definition counts them: of a source's content_fetch, only what it fetches."""
+    """Keys as today's definition counts them: of a source's content_fetch, only what it fetches; a
+    run recorded before data.mix.block_documents existed mixed single documents (1)."""
+    keys = {"data.mix.block_documents": 1, **keys}
     if not keys.get("data.sources"):
         return keys
     return {**keys, "data.sources": {name: _what_is_fetched(source) for name, source in keys["data.sources"].items()}}
