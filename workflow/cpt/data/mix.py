@@ -137,8 +137,7 @@ class SourceStream:
     def locate(self, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(file index, row in it) of the documents at stream `positions`."""
         epochs, within = np.divmod(positions, self.documents)
-        order = np.empty(len(positions), np.uint64)
-        order[:] = within
+        order = within.astype(np.uint64)  # the remainder past the whole blocks stays in its order
         blocks = self.documents // self.block
         in_blocks = within < blocks * self.block
         for epoch in np.unique(epochs):
