@@ -17,7 +17,7 @@ Synthetic default: inputs sized so that a mixed shard takes 1 in `--density` doc
 (at the reference, ~8.5M documents of 1,200 shards of ~5M: ~1 in 700), documents of
 `--doc-tokens` with the read-gap threshold scaled by the same factor as the documents (1,000 ->
 `--doc-tokens` tokens), so gaps between wanted documents compare to it as at the reference.
-The mixed shard is read in `--passes` windows, as the reference's 13 GB shards are in 1 GiB
+The mixed shard is read in `--passes` windows, as the reference's 34 GB shards are in 1 GiB
 ones. Prints reads per document and bytes read per token wanted: the planner's
 slurm.planner.mix_io.reads_per_document and read_amplification.
 """
@@ -171,10 +171,9 @@ def run_new(plan: dict, index: int, out: Path) -> dict:
             "sha256": stats["sha256"], "sources": stats["sources"]}
 
 
-def synthetic_plan(root: Path, rows: int, seq_len: int, doc_tokens: int, density: int, seed: int = 0,
-                   block_documents: int = 1) -> dict:
+def synthetic_plan(root: Path, rows: int, seq_len: int, doc_tokens: int, density: int, seed: int = 0) -> dict:
     """Three sources of four tokenized shards each (batches of 1,024 documents, as tokenize writes),
-    holding `density` times the documents one mixed shard of `rows` takes (written once per root)."""
+    holding `density` times the documents one mixed shard of `rows` takes."""
     rng = np.random.default_rng(seed)
     wanted = rows * (seq_len + 1) // doc_tokens
     stats_paths: dict[str, list[str]] = {}
@@ -185,9 +184,6 @@ def synthetic_plan(root: Path, rows: int, seq_len: int, doc_tokens: int, density
             values = rng.integers(2, 128_000, int(lengths.sum()), dtype=np.uint32)
             offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
             path = root / name / f"{shard:05d}.arrow"
-            stats_paths.setdefault(name, []).append(f"{path}.json")
-            if path.exists():
-                continue
             path.parent.mkdir(parents=True, exist_ok=True)
             with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, DOCUMENT_SCHEMA) as writer:
                 for first in range(0, count, 1024):
@@ -199,9 +195,9 @@ def synthetic_plan(root: Path, rows: int, seq_len: int, doc_tokens: int, density
                                                        schema=DOCUMENT_SCHEMA))
             write_json(f"{path}.json", {"source": name, "rows": count, "tokens": int(lengths.sum()),
                                         "tokenizer_sha256": "t" * 64})
+            stats_paths.setdefault(name, []).append(f"{path}.json")
     return mix.make_plan(stats_paths, {"a": 0.5, "b": 0.3, "c": 0.2}, seed=seed, weighting="rows", seq_len=seq_len,
-                         shard_rows=[rows], rows_needed=rows, tokenizer_sha256="t" * 64,
-                         block_documents=block_documents)
+                         shard_rows=[rows], rows_needed=rows, tokenizer_sha256="t" * 64)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -211,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--doc-tokens", type=int, default=64, help="mean tokens per synthetic document")
     parser.add_argument("--density", type=int, default=700, help="input documents per document a mixed shard takes")
     parser.add_argument("--passes", type=int, default=32,
-                        help="read windows per mixed shard (reference: 13 GB shard / 1 GiB mix.READ_CHUNK_BYTES)")
+                        help="read windows per mixed shard (reference: 34 GB shard / 1 GiB mix.READ_CHUNK_BYTES)")
     parser.add_argument("--block", type=int, default=256, help="the blocks arm's data.mix.block_documents")
     parser.add_argument("--plan", type=Path, help="a mix plan.json: every shard of it, at the real read gap")
     args = parser.parse_args(argv)
